@@ -1,0 +1,397 @@
+"""GenRec: content/ID item tower, causal Transformer user tower, cosine scores over the item catalog."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+from .configuration_genrec import GenRecConfig
+from .losses_genrec import full_catalog_info_nce, sampled_info_nce, sampling_log_q
+
+
+@dataclass
+class GenRecOutput(ModelOutput):
+    r"""
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            InfoNCE loss, returned when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(batch_size, num_items + 1)`, *optional*):
+            Scores of the last history position against the whole catalog (column 0, padding, is `-inf`). Returned
+            when the model is not training.
+        interest_embeds (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
+            L2-normalised interest vector at every position (each sees only its own past).
+        last_interest_embeds (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+            The interest vector at each history's last item.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    interest_embeds: torch.FloatTensor | None = None
+    last_interest_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
+class GenRecRecommendations(ModelOutput):
+    r"""
+    Args:
+        item_indices (`torch.LongTensor` of shape `(batch_size, k)`): recommended catalog indices, best first.
+        scores (`torch.FloatTensor` of shape `(batch_size, k)`): their scores.
+        popularity_fallback (`torch.BoolTensor` of shape `(batch_size,)`): histories that were empty and got the
+            training popularity ranking instead of a personal one.
+    """
+
+    item_indices: torch.LongTensor | None = None
+    scores: torch.FloatTensor | None = None
+    popularity_fallback: torch.BoolTensor | None = None
+
+
+class GenRecItemTower(nn.Module):
+    """Embeds catalog items: projected content features and learned ID vectors, fused by `config.fusion`.
+
+    The gate sees the content vector, the ID vector and whether the ID is known; unknown IDs (cold items, or IDs
+    hidden by ID-dropout) contribute a zero ID vector, so the item is still embedded from its content.
+    """
+
+    def __init__(self, config: GenRecConfig):
+        super().__init__()
+        self.fusion = config.fusion
+        self.id_dropout = config.id_dropout
+        hidden = config.hidden_size
+        uses_content = config.fusion != "id"
+        self.text_proj = nn.Linear(config.text_feature_dim, hidden) if uses_content and config.text_feature_dim else None
+        self.image_proj = (
+            nn.Linear(config.image_feature_dim, hidden) if uses_content and config.image_feature_dim else None
+        )
+        self.content_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps) if uses_content else None
+        self.id_embeddings = (
+            nn.Embedding(config.num_id_items + 1, hidden, padding_idx=0) if config.fusion != "content" else None
+        )
+        self.gate = nn.Linear(2 * hidden + 1, hidden) if config.fusion == "gate" else None
+
+    def content_vectors(
+        self, text_features: torch.Tensor, image_features: torch.Tensor, image_mask: torch.Tensor
+    ) -> torch.Tensor:
+        vectors = 0
+        if self.text_proj is not None:
+            vectors = vectors + self.text_proj(text_features)
+        if self.image_proj is not None:
+            vectors = vectors + self.image_proj(image_features) * image_mask.unsqueeze(-1).to(image_features.dtype)
+        return self.content_norm(vectors)
+
+    def forward(
+        self,
+        item_indices: torch.LongTensor,
+        text_features: torch.Tensor,
+        image_features: torch.Tensor,
+        image_mask: torch.Tensor,
+        id_known: torch.Tensor,
+    ) -> torch.Tensor:
+        if self.id_embeddings is not None and self.training and self.id_dropout > 0:
+            id_known = id_known & (torch.rand(id_known.shape, device=id_known.device) >= self.id_dropout)
+        if self.fusion == "content":
+            return self.content_vectors(text_features, image_features, image_mask)
+        known = id_known.unsqueeze(-1).to(self.id_embeddings.weight.dtype)
+        id_vectors = self.id_embeddings(torch.where(id_known, item_indices, 0)) * known
+        if self.fusion == "id":
+            return id_vectors
+        content = self.content_vectors(text_features, image_features, image_mask)
+        if self.fusion == "sum":
+            return content + id_vectors
+        gate = torch.sigmoid(self.gate(torch.cat([content, id_vectors, known], dim=-1)))
+        return gate * content + (1.0 - gate) * id_vectors
+
+
+class GenRecAttention(nn.Module):
+    def __init__(self, config: GenRecConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = config.attention_dropout_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, hidden // self.num_heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4)
+        # Histories are right-padded, so a causal mask alone keeps every real position away from padding.
+        attended = F.scaled_dot_product_attention(
+            query, key, value, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out_proj(attended.transpose(1, 2).reshape(batch, length, hidden))
+
+
+class GenRecLayer(GradientCheckpointingLayer):
+    """Pre-norm Transformer layer: causal self-attention and a GELU feed-forward block."""
+
+    def __init__(self, config: GenRecConfig):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = GenRecAttention(config)
+        self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(config.hidden_size, config.intermediate_size),
+            nn.GELU(),
+            nn.Linear(config.intermediate_size, config.hidden_size),
+        )
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = hidden_states + self.dropout(self.attention(self.attention_norm(hidden_states)))
+        return hidden_states + self.dropout(self.feed_forward(self.feed_forward_norm(hidden_states)))
+
+
+class GenRecPreTrainedModel(PreTrainedModel):
+    config: GenRecConfig
+    base_model_prefix = "genrec"
+    main_input_name = "item_ids"
+    _no_split_modules = ["GenRecLayer"]
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    accepts_loss_kwargs = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, GenRecModel):
+            init.constant_(module.logit_scale, torch.log(torch.tensor(1.0 / self.config.temperature)).item())
+            init.normal_(module.position_embeddings, std=self.config.initializer_range)
+
+
+class GenRecModel(GenRecPreTrainedModel):
+    """Next-item recommender over a fixed item catalog whose content features are stored in the model.
+
+    The catalog (content features, image masks, known-ID flags and training popularity) lives in persistent buffers,
+    so a model loaded with `from_pretrained` scores and recommends without the item encoder or a network.
+    """
+
+    def __init__(self, config: GenRecConfig):
+        super().__init__(config)
+        rows = config.num_items + 1
+        self.register_buffer("item_text_features", torch.zeros(rows, config.text_feature_dim))
+        self.register_buffer("item_image_features", torch.zeros(rows, config.image_feature_dim))
+        self.register_buffer("item_image_mask", torch.zeros(rows, dtype=torch.bool))
+        self.register_buffer("item_id_known", self._default_id_known(config))
+        self.register_buffer("item_popularity", torch.zeros(rows))
+        self.item_tower = GenRecItemTower(config)
+        self.position_embeddings = nn.Parameter(torch.empty(config.max_seq_len, config.hidden_size))
+        self.embedding_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layers = nn.ModuleList(GenRecLayer(config) for _ in range(config.num_hidden_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.logit_scale = nn.Parameter(torch.empty(()))
+        self.post_init()
+
+    @staticmethod
+    def _default_id_known(config: GenRecConfig) -> torch.Tensor:
+        known = torch.zeros(config.num_items + 1, dtype=torch.bool)
+        known[1 : config.num_id_items + 1] = True
+        return known
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Catalog
+    # ----------------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_item_features(
+        self,
+        text_features: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> None:
+        """Stores the content features of catalog items `1..num_items` (rows in catalog order, no padding row)."""
+        for name, values in (
+            ("item_text_features", text_features),
+            ("item_image_features", image_features),
+            ("item_image_mask", image_mask),
+        ):
+            if values is None:
+                continue
+            buffer = getattr(self, name)
+            if tuple(values.shape) != (buffer.shape[0] - 1, *buffer.shape[1:]):
+                raise ValueError(
+                    f"{name[5:]} must have shape {(buffer.shape[0] - 1, *buffer.shape[1:])}, got {tuple(values.shape)}"
+                )
+            buffer[1:] = values.to(buffer.device, buffer.dtype)
+
+    @torch.no_grad()
+    def set_item_popularity(self, counts: torch.Tensor, mark_unseen_as_unknown: bool = True) -> None:
+        """Stores training interaction counts per catalog item (no padding row).
+
+        With `mark_unseen_as_unknown`, items never seen in training lose their (untrained) ID embedding and are
+        embedded from content alone, like cold items.
+        """
+        if counts.shape != (self.config.num_items,):
+            raise ValueError(f"counts must have shape ({self.config.num_items},), got {tuple(counts.shape)}")
+        self.item_popularity[1:] = counts.to(self.item_popularity)
+        if mark_unseen_as_unknown:
+            self.item_id_known.copy_(self._default_id_known(self.config).to(self.item_id_known.device))
+            self.item_id_known[1:] &= counts.to(self.item_id_known.device) > 0
+
+    @torch.no_grad()
+    def add_items(
+        self,
+        text_features: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.LongTensor:
+        """Appends items embedded from content alone (no retraining); returns their new catalog indices."""
+        sizes = {len(x) for x in (text_features, image_features, image_mask) if x is not None}
+        if len(sizes) != 1:
+            raise ValueError("add_items needs at least one feature tensor, all with the same number of rows")
+        (count,) = sizes
+        first_new = self.config.num_items + 1
+
+        def grow(name: str, values: torch.Tensor | None) -> None:
+            buffer = getattr(self, name)
+            if values is None:
+                values = buffer.new_zeros((count, *buffer.shape[1:]))
+            elif tuple(values.shape[1:]) != tuple(buffer.shape[1:]):
+                raise ValueError(f"{name[5:]} rows must have shape {tuple(buffer.shape[1:])}")
+            self._buffers[name] = torch.cat([buffer, values.to(buffer.device, buffer.dtype)])
+
+        grow("item_text_features", text_features)
+        grow("item_image_features", image_features)
+        grow("item_image_mask", image_mask)
+        grow("item_id_known", None)
+        grow("item_popularity", None)
+        self.config.num_items += count
+        return torch.arange(first_new, first_new + count, device=self.item_popularity.device)
+
+    def embed_items(self, item_indices: torch.LongTensor) -> torch.Tensor:
+        """Item-tower vectors (not normalised) of catalog indices of any shape."""
+        return self.item_tower(
+            item_indices,
+            self.item_text_features[item_indices],
+            self.item_image_features[item_indices],
+            self.item_image_mask[item_indices],
+            self.item_id_known[item_indices],
+        )
+
+    def catalog_embeddings(self, chunk_size: int = 65536) -> torch.Tensor:
+        """L2-normalised vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`."""
+        indices = torch.arange(self.config.num_items + 1, device=self.item_popularity.device)
+        return F.normalize(torch.cat([self.embed_items(chunk) for chunk in indices.split(chunk_size)]), dim=-1)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # User tower
+    # ----------------------------------------------------------------------------------------------------------
+    def encode_histories(
+        self, item_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised interest vectors at every position and at each history's last item.
+
+        Histories are right-padded with index 0 and at most `max_seq_len` long (see `GenRecProcessor`).
+        """
+        if item_ids.shape[1] > self.config.max_seq_len:
+            raise ValueError(
+                f"item_ids has {item_ids.shape[1]} positions but max_seq_len is {self.config.max_seq_len}; "
+                "truncate histories to their most recent items first"
+            )
+        if attention_mask is None:
+            attention_mask = item_ids != self.config.pad_item_id
+        hidden = self.embed_items(item_ids) + self.position_embeddings[: item_ids.shape[1]]
+        hidden = self.embedding_dropout(hidden)
+        for layer in self.layers:
+            hidden = layer(hidden)
+        interests = F.normalize(self.final_norm(hidden), dim=-1)
+        last_position = (attention_mask.long().sum(dim=1) - 1).clamp(min=0)
+        last = interests[torch.arange(item_ids.shape[0], device=item_ids.device), last_position]
+        return interests, last
+
+    def scale(self) -> torch.Tensor:
+        """Inverse temperature, clamped so the temperature never falls below `config.min_temperature`."""
+        return self.logit_scale.exp().clamp(max=1.0 / self.config.min_temperature)
+
+    def forward(
+        self,
+        item_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+    ) -> GenRecOutput:
+        r"""
+        Args:
+            item_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+                Right-padded histories of catalog indices (0 is padding).
+            attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+                1 for real items, 0 for padding. Defaults to `item_ids != 0`.
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)` or `(batch_size,)`, *optional*):
+                Next item at every position (-100 or 0 where there is none), or the next item after each
+                history's last position. Gives the InfoNCE loss.
+        """
+        if attention_mask is None:
+            attention_mask = item_ids != self.config.pad_item_id
+        interests, last = self.encode_histories(item_ids, attention_mask)
+        scale = self.scale()
+        loss = None
+        if labels is not None:
+            queries, targets = (last, labels) if labels.dim() == 1 else (interests, labels)
+            keep = targets > 0
+            loss = self._info_nce(queries[keep], targets[keep], scale)
+        logits = None
+        if not self.training:
+            logits = scale * last @ self.catalog_embeddings().T
+            logits[:, 0] = float("-inf")
+        return GenRecOutput(loss=loss, logits=logits, interest_embeds=interests, last_interest_embeds=last)
+
+    def _info_nce(self, queries: torch.Tensor, targets: torch.LongTensor, scale: torch.Tensor) -> torch.Tensor:
+        if self.config.loss_negatives == "full":
+            return full_catalog_info_nce(
+                queries, self.catalog_embeddings(), targets, scale, self.config.loss_chunk_size
+            )
+        num_items = self.config.num_items
+        uniform = torch.randint(1, num_items + 1, (self.config.num_sampled_negatives,), device=targets.device)
+        in_batch = _gather_across_processes(targets)
+        candidates = torch.unique(torch.cat([in_batch, uniform]))
+        log_q = sampling_log_q(candidates, self.item_popularity, in_batch.numel(), uniform.numel(), num_items)
+        vectors = F.normalize(self.embed_items(candidates), dim=-1)
+        return sampled_info_nce(queries, targets, candidates, vectors, log_q, scale)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Inference
+    # ----------------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def recommend(
+        self,
+        item_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        catalog: torch.Tensor | None = None,
+    ) -> GenRecRecommendations:
+        """Top-`k` catalog items for each right-padded history.
+
+        Items already in a history are removed when `exclude_seen`; an empty history gets the training popularity
+        ranking, flagged in `popularity_fallback`. `catalog` may pass precomputed `catalog_embeddings()`.
+        """
+        if attention_mask is None:
+            attention_mask = item_ids != self.config.pad_item_id
+        attention_mask = attention_mask.bool()
+        catalog = self.catalog_embeddings() if catalog is None else catalog
+        _, last = self.encode_histories(item_ids, attention_mask)
+        scores = self.scale() * last @ catalog.T
+        empty = ~attention_mask.any(dim=1)
+        scores[empty] = self.item_popularity.to(scores.dtype)
+        scores[:, 0] = float("-inf")
+        if exclude_seen:
+            scores.scatter_(1, torch.where(attention_mask, item_ids, 0), float("-inf"))
+        k = min(k, self.config.num_items)
+        top = scores.topk(k, dim=1)
+        return GenRecRecommendations(item_indices=top.indices, scores=top.values, popularity_fallback=empty)
+
+
+def _gather_across_processes(values: torch.Tensor) -> torch.Tensor:
+    """Concatenates a 1-D tensor from every process (any lengths); identity without `torch.distributed`."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values
+    sizes = [torch.zeros((), dtype=torch.long, device=values.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor(values.numel(), device=values.device))
+    longest = int(max(sizes))
+    padded = [values.new_zeros(longest) for _ in sizes]
+    dist.all_gather(padded, F.pad(values, (0, longest - values.numel())))
+    return torch.cat([chunk[: int(size)] for chunk, size in zip(padded, sizes)])
+
+
+__all__ = ["GenRecModel", "GenRecPreTrainedModel", "GenRecOutput", "GenRecRecommendations"]
