@@ -1,0 +1,123 @@
+"""Item encoders: a frozen CLIP (text + image) or a sentence encoder (text, mean pooling) that embed item content."""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+from .processing_genrec import GenRecProcessor
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+
+
+@dataclass
+class ItemFeatures:
+    """Content features of a list of items, row `i` for item `i` (L2-normalised per modality)."""
+
+    text_features: torch.Tensor
+    image_features: torch.Tensor
+    image_mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.text_features)
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {"text_features": self.text_features, "image_features": self.image_features, "image_mask": self.image_mask}
+
+
+class ItemEncoder:
+    """A frozen pretrained encoder that turns item records into `ItemFeatures`, in batches and without gradients.
+
+    `encoder_type="clip"` embeds the item text with CLIP's text tower and the item image with its vision tower; an
+    item whose image is missing or unreadable gets a zero image vector and `image_mask=False` (a masked modality,
+    never a blank picture). `encoder_type="text"` mean-pools a sentence encoder (e.g. all-MiniLM-L6-v2) over the
+    item text and has no image features.
+    """
+
+    def __init__(self, model: torch.nn.Module, encoder_type: str, name_or_path: str):
+        if encoder_type not in ("clip", "text"):
+            raise ValueError(f"encoder_type must be 'clip' or 'text', got {encoder_type!r}")
+        self.model = model.eval().requires_grad_(False)
+        self.encoder_type = encoder_type
+        self.name_or_path = name_or_path
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs) -> "ItemEncoder":
+        """Loads a CLIP or sentence encoder; the type is read from its config when not given."""
+        if encoder_type is None:
+            config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+            encoder_type = "clip" if isinstance(config, CLIPConfig) else "text"
+        model_class = CLIPModel if encoder_type == "clip" else AutoModel
+        return cls(model_class.from_pretrained(name_or_path, **kwargs), encoder_type, str(name_or_path))
+
+    @property
+    def text_feature_dim(self) -> int:
+        config = self.model.config
+        return config.projection_dim if self.encoder_type == "clip" else config.hidden_size
+
+    @property
+    def image_feature_dim(self) -> int:
+        return self.model.config.projection_dim if self.encoder_type == "clip" else 0
+
+    def build_processor(self, item_vocab: Sequence[str], **kwargs) -> GenRecProcessor:
+        """A `GenRecProcessor` with this encoder's tokenizer and image processor."""
+        tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
+        if self.encoder_type == "clip":
+            image_processor = CLIPImageProcessorPil.from_pretrained(self.name_or_path)
+            kwargs.setdefault("text_max_length", self.model.config.text_config.max_position_embeddings)
+        else:
+            image_processor = CLIPImageProcessorPil()
+        return GenRecProcessor(image_processor, tokenizer, item_vocab=item_vocab, **kwargs)
+
+    @torch.no_grad()
+    def encode(
+        self,
+        items: Sequence[Mapping],
+        processor: GenRecProcessor,
+        batch_size: int = 64,
+        show_progress: bool = True,
+    ) -> ItemFeatures:
+        """Embeds `items` (records with the processor's text fields and an optional `image_path`)."""
+        device = next(self.model.parameters()).device
+        text_parts, image_parts, mask_parts = [], [], []
+        starts = range(0, len(items), batch_size)
+        for start in tqdm(starts, desc="Encoding items", unit="batch", disable=not show_progress):
+            batch = [items[i] for i in range(start, min(start + batch_size, len(items)))]
+            inputs = processor.encode_items(batch, with_images=self.encoder_type == "clip").to(device)
+            text_parts.append(self._text_features(inputs))
+            image_mask = inputs["image_mask"]
+            image_features = torch.zeros(len(batch), self.image_feature_dim, device=device)
+            if "pixel_values" in inputs:
+                pixels = inputs["pixel_values"].to(self.model.dtype)
+                image_features[image_mask] = F.normalize(
+                    self.model.get_image_features(pixel_values=pixels).pooler_output.float(), dim=-1
+                )
+            image_parts.append(image_features.cpu())
+            mask_parts.append(image_mask.cpu())
+        if not text_parts:
+            raise ValueError("no items to encode")
+        features = ItemFeatures(torch.cat(text_parts), torch.cat(image_parts), torch.cat(mask_parts))
+        if self.encoder_type == "clip":
+            missing = int((~features.image_mask).sum())
+            logger.info("encoded %d items; %d without a readable image (image modality masked)", len(features), missing)
+        return features
+
+    def _text_features(self, inputs) -> torch.Tensor:
+        text_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in inputs}
+        if self.encoder_type == "clip":
+            text_inputs.pop("token_type_ids", None)
+            embeds = self.model.get_text_features(**text_inputs).pooler_output
+        else:
+            hidden = self.model(**text_inputs).last_hidden_state
+            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            embeds = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return F.normalize(embeds.float(), dim=-1).cpu()
+
+
+__all__ = ["ItemEncoder", "ItemFeatures", "DEFAULT_CLIP"]
