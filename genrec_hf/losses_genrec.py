@@ -16,7 +16,7 @@ def _chunk_cross_entropy_sum(
 def full_catalog_info_nce(
     queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, chunk_size: int
 ) -> torch.Tensor:
-    """Mean InfoNCE of `queries` (P, d) against every catalog row (N+1, d), all L2-normalised.
+    """Summed InfoNCE of `queries` (P, d) against every catalog row (N+1, d), all L2-normalised.
 
     Positions are processed `chunk_size` at a time and each chunk's scores are recomputed in the backward pass, so
     memory stays at `chunk_size x (N+1)` scores whatever the batch.
@@ -33,7 +33,7 @@ def full_catalog_info_nce(
             )
         else:
             total = total + _chunk_cross_entropy_sum(query_chunk, catalog, label_chunk, scale)
-    return total / queries.shape[0]
+    return total
 
 
 def sampling_log_q(
@@ -66,14 +66,14 @@ def sampled_info_nce(
     candidate_log_q: torch.Tensor,
     scale: torch.Tensor,
 ) -> torch.Tensor:
-    """Mean InfoNCE of `queries` (P, d) over a shared candidate set with the log-Q correction.
+    """Summed InfoNCE of `queries` (P, d) over a shared candidate set with the log-Q correction.
 
     `candidate_ids` (C,) are unique item indices that include every label; each query's own label is its positive
     and every other candidate is a negative, so an item equal to the positive is never counted as a negative.
     """
     logits = scale * queries @ candidate_vectors.T - candidate_log_q
     targets = torch.searchsorted(candidate_ids, labels)
-    return F.cross_entropy(logits.float(), targets)
+    return F.cross_entropy(logits.float(), targets, reduction="sum")
 
 
 __all__ = ["full_catalog_info_nce", "sampled_info_nce", "sampling_log_q"]

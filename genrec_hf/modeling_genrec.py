@@ -153,7 +153,9 @@ class GenRecPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["GenRecLayer"]
     supports_gradient_checkpointing = True
     _supports_sdpa = True
-    accepts_loss_kwargs = False
+    # The loss is a sum divided by `num_items_in_batch`, which the Trainer counts over all gradient-accumulation
+    # micro-batches (labels != -100): accumulated gradients then equal those of the larger batch.
+    accepts_loss_kwargs = True
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -310,6 +312,7 @@ class GenRecModel(GenRecPreTrainedModel):
         item_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
     ) -> GenRecOutput:
         r"""
         Args:
@@ -320,6 +323,9 @@ class GenRecModel(GenRecPreTrainedModel):
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)` or `(batch_size,)`, *optional*):
                 Next item at every position (-100 or 0 where there is none), or the next item after each
                 history's last position. Gives the InfoNCE loss.
+            num_items_in_batch (`int` or `torch.Tensor`, *optional*):
+                Number of labelled positions the loss is averaged over (all gradient-accumulation micro-batches,
+                all processes). Defaults to the labelled positions of this batch.
         """
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
@@ -329,7 +335,8 @@ class GenRecModel(GenRecPreTrainedModel):
         if labels is not None:
             queries, targets = (last, labels) if labels.dim() == 1 else (interests, labels)
             keep = targets > 0
-            loss = self._info_nce(queries[keep], targets[keep], scale)
+            denominator = keep.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+            loss = self._info_nce(queries[keep], targets[keep], scale) / denominator
         logits = None
         if not self.training:
             logits = scale * last @ self.catalog_embeddings().T
