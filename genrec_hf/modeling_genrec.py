@@ -359,6 +359,27 @@ class GenRecModel(GenRecPreTrainedModel):
     # ----------------------------------------------------------------------------------------------------------
     # Inference
     # ----------------------------------------------------------------------------------------------------------
+    def score_histories(
+        self,
+        item_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        catalog: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float32 scores `(batch, num_items + 1)` of each history's last interest vector against the catalog.
+
+        Column 0 (padding) is `-inf`. An empty history has no interest vector and is scored by training popularity;
+        the second output flags those rows. `catalog` may pass precomputed `catalog_embeddings()`.
+        """
+        if attention_mask is None:
+            attention_mask = item_ids != self.config.pad_item_id
+        catalog = self.catalog_embeddings() if catalog is None else catalog
+        _, last = self.encode_histories(item_ids, attention_mask)
+        scores = (self.scale() * last @ catalog.T).float()
+        empty = ~attention_mask.bool().any(dim=1)
+        scores[empty] = self.item_popularity.float()
+        scores[:, 0] = float("-inf")
+        return scores, empty
+
     @torch.no_grad()
     def recommend(
         self,
@@ -375,15 +396,9 @@ class GenRecModel(GenRecPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
-        attention_mask = attention_mask.bool()
-        catalog = self.catalog_embeddings() if catalog is None else catalog
-        _, last = self.encode_histories(item_ids, attention_mask)
-        scores = self.scale() * last @ catalog.T
-        empty = ~attention_mask.any(dim=1)
-        scores[empty] = self.item_popularity.to(scores.dtype)
-        scores[:, 0] = float("-inf")
+        scores, empty = self.score_histories(item_ids, attention_mask, catalog)
         if exclude_seen:
-            scores.scatter_(1, torch.where(attention_mask, item_ids, 0), float("-inf"))
+            scores.scatter_(1, torch.where(attention_mask.bool(), item_ids, 0), float("-inf"))
         k = min(k, self.config.num_items)
         top = scores.topk(k, dim=1)
         return GenRecRecommendations(item_indices=top.indices, scores=top.values, popularity_fallback=empty)

@@ -141,9 +141,13 @@ class GenRecProcessor(ProcessorMixin):
         )
 
     @staticmethod
-    def pad_histories(rows: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+    def pad_histories(
+        rows: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """Right-pads index lists with 0 into `item_ids` and `attention_mask` (at least one column)."""
         width = max([len(r) for r in rows] + [1])
+        if pad_to_multiple_of:
+            width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
         item_ids = torch.zeros(len(rows), width, dtype=torch.long)
         for i, row in enumerate(rows):
             item_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)

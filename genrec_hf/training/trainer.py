@@ -1,0 +1,75 @@
+"""GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import Trainer
+from transformers.trainer_utils import EvalLoopOutput
+
+from ..modeling_genrec import GenRecModel
+from .metrics import rank_of_targets, ranking_metrics
+
+
+class GenRecTrainer(Trainer):
+    """Trains a [`GenRecModel`] and evaluates it by ranking the whole catalog for every example.
+
+    The loss is the model's InfoNCE (every position predicts its next item), normalised by the number of labelled
+    positions over all gradient-accumulation micro-batches and processes, so accumulation matches a larger batch.
+    Evaluation encodes the catalog once, ranks each example's target among all items (ties count as the expected
+    rank under random tie-breaking) and reports `hr@K`, `ndcg@K` and `mrr` plus the mean InfoNCE `loss`. Ranks are
+    gathered across processes, so several processes report the same metrics as one.
+
+    Args:
+        exclude_history (`bool`, *optional*, defaults to `False`):
+            Remove each user's history items from the ranking (the target itself is never removed). The default ranks
+            every catalog item, as the original SASRec protocol does; both protocols are common, so say which one a
+            number uses.
+        metric_ks (`Sequence[int]`, *optional*, defaults to `(5, 10, 20)`):
+            Cut-offs of HR@K and NDCG@K.
+    """
+
+    def __init__(self, *args, exclude_history: bool = False, metric_ks: Sequence[int] = (5, 10, 20), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exclude_history = exclude_history
+        self.metric_ks = tuple(metric_ks)
+
+    def evaluation_loop(
+        self,
+        dataloader: DataLoader,
+        description: str,
+        prediction_loss_only: bool | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> EvalLoopOutput:
+        ranks, losses = self.rank_targets(dataloader)
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in ranking_metrics(ranks, self.metric_ks).items()}
+        metrics[f"{metric_key_prefix}_loss"] = losses.mean().item() if len(losses) else float("nan")
+        return EvalLoopOutput(predictions=ranks.numpy(), label_ids=None, metrics=metrics, num_samples=len(ranks))
+
+    @torch.no_grad()
+    def rank_targets(self, dataloader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss, in dataset order."""
+        model: GenRecModel = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        ranks, losses = [], []
+        with self.autocast_smart_context_manager():
+            catalog = model.catalog_embeddings()
+            for batch in dataloader:
+                batch = self._prepare_inputs(batch)
+                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
+                targets = batch["labels"]
+                exclude = history_mask(batch["item_ids"], scores.shape[1]) if self.exclude_history else None
+                batch_ranks = rank_of_targets(scores, targets, exclude)
+                batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
+                ranks.append(self.accelerator.gather_for_metrics(batch_ranks.float()).cpu())
+                losses.append(self.accelerator.gather_for_metrics(batch_losses.float()).cpu())
+        model.train(was_training)
+        return torch.cat(ranks), torch.cat(losses)
+
+
+def history_mask(item_ids: torch.Tensor, num_columns: int) -> torch.Tensor:
+    """Boolean `(B, num_columns)` mask of the items in each history (padding column included)."""
+    mask = torch.zeros(item_ids.shape[0], num_columns, dtype=torch.bool, device=item_ids.device)
+    return mask.scatter_(1, item_ids, True)
