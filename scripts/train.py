@@ -1,0 +1,6 @@
+"""Train, evaluate and save a GenRec model: `python`, `accelerate launch` or `torchrun scripts/train.py --help`."""
+
+from genrec_hf.cli import train_main
+
+if __name__ == "__main__":
+    train_main()
