@@ -400,8 +400,8 @@ class GenRecModel(GenRecPreTrainedModel):
         if exclude_seen:
             scores.scatter_(1, torch.where(attention_mask.bool(), item_ids, 0), float("-inf"))
         k = min(k, self.config.num_items)
-        top = scores.topk(k, dim=1)
-        return GenRecRecommendations(item_indices=top.indices, scores=top.values, popularity_fallback=empty)
+        top = scores[:, 1:].topk(k, dim=1)  # without the padding column, which ties with excluded items at -inf
+        return GenRecRecommendations(item_indices=top.indices + 1, scores=top.values, popularity_fallback=empty)
 
 
 def _gather_across_processes(values: torch.Tensor) -> torch.Tensor:
