@@ -1,0 +1,257 @@
+"""`prepare_dataset`: raw Amazon Reviews 2023 files -> leak-free sequence splits, item table and statistics,
+saved with `save_to_disk` and cached by a fingerprint of the inputs and options."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
+
+from .items import build_item_table, item_row, local_images
+from .processing import SPLIT_COLUMNS, SPLIT_NAMES, SPLIT_PROTOCOLS, Interactions, deduplicate, k_core, split_columns
+from .processing import sequence_stats
+from .readers import category_of, expand_paths, iter_interactions, iter_meta, iter_split_rows, split_file_protocol
+from .validation import ValidationReport
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when the output of the same inputs changes
+SYNTHETIC_CATEGORY = "Synthetic_Sample"
+SPLIT_FEATURES = Features(
+    {
+        "user_id": Value("string"),
+        "history": List(Value("string")),
+        "target": Value("string"),
+        "timestamp": Value("int64"),
+        "rating": Value("float64"),
+    }
+)
+PathsLike = str | os.PathLike | Sequence[str | os.PathLike] | None
+
+
+@dataclass
+class PreparedData:
+    """Train / valid / test rows (`user_id, history, target, timestamp, rating`), the item table, the statistics
+    and the validation report."""
+
+    splits: DatasetDict
+    items: Dataset
+    stats: dict
+    report: ValidationReport
+
+
+def load_prepared(output_dir: str | os.PathLike) -> PreparedData:
+    """Loads what `prepare_dataset(..., output_dir=...)` saved (memory-mapped Arrow tables)."""
+    output_dir = Path(output_dir)
+    stats = json.loads((output_dir / "stats.json").read_text())
+    return PreparedData(
+        splits=load_from_disk(str(output_dir / "splits")),
+        items=load_from_disk(str(output_dir / "items")),
+        stats=stats,
+        report=ValidationReport.from_dict(stats["validation"]),
+    )
+
+
+def _fingerprint(files: Sequence[str], image_dirs: Sequence[str | os.PathLike | None], options: dict) -> str:
+    """A hash of the input files (path, size, mtime), the image folders' listings and the options."""
+    state = {
+        "version": FORMAT_VERSION,
+        "files": [(str(Path(p).resolve()), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files],
+        "images": [sorted(os.listdir(d)) if d and Path(d).is_dir() else None for d in image_dirs],
+        "options": options,
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _is_cached(output_dir: Path, fingerprint: str) -> bool:
+    stats_file = output_dir / "stats.json"
+    if not (stats_file.is_file() and (output_dir / "splits").is_dir() and (output_dir / "items").is_dir()):
+        return False
+    return json.loads(stats_file.read_text()).get("fingerprint") == fingerprint
+
+
+def _read_raw(paths: Sequence[str], kcore: int, split: str, report: ValidationReport):
+    """Reviews -> deduplicated k-core interactions and split columns; returns `(interactions, columns, dropped)`."""
+    x = Interactions.from_stream(iter_interactions(paths, report))
+    read = len(x)
+    x = deduplicate(x)
+    deduplicated = len(x)
+    x = k_core(x, kcore)
+    dropped = {"duplicate": read - deduplicated, f"{kcore}-core": deduplicated - len(x)}
+    return x, split_columns(x, split), dropped
+
+
+def _read_ready_splits(paths: Sequence[str], split: str, report: ValidationReport):
+    """Official `*_w_his.{train,valid,test}.csv` files taken as they are (no dedup, no k-core)."""
+    columns = {name: {column: [] for column in SPLIT_COLUMNS} for name in SPLIT_NAMES}
+    history_sources: dict[str, tuple[str, int]] = {}
+    interactions = []
+    for path in paths:
+        protocol, name = split_file_protocol(path)
+        if protocol != split:
+            raise ValueError(f"{path} holds a {protocol} split, but split={split!r} was asked for")
+        for interaction, history in iter_split_rows(path, report):
+            interactions.append(interaction)
+            for asin in history:
+                history_sources.setdefault(asin, (path, interaction.line))
+            for column, value in zip(SPLIT_COLUMNS, (interaction.user_id, history, interaction.parent_asin,
+                                                     interaction.timestamp, interaction.rating)):  # fmt: skip
+                columns[name][column].append(value)
+    x = Interactions.from_stream(interactions)
+    return x, columns, history_sources
+
+
+def _catalog(x: Interactions, extra_sources: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """`parent_asin -> first (file, line)` of every item that survives processing."""
+    catalog = {x.items[code]: x.item_sources[code] for code in x.kept_items().tolist()}
+    return {**extra_sources, **catalog}
+
+
+def _read_metadata(
+    catalog: dict[str, tuple[str, int]], meta_paths: Sequence[str], report: ValidationReport, dropped: dict
+) -> dict[str, tuple[str, dict]]:
+    """`parent_asin -> (category, record)` for catalog items, streaming the metadata once (first record wins)."""
+    records: dict[str, tuple[str, dict]] = {}
+    duplicates = 0
+    for category, record in iter_meta(meta_paths, report):
+        asin = record["parent_asin"]
+        if asin in catalog:
+            duplicates += asin in records
+            records.setdefault(asin, (category, record))
+    if duplicates:
+        dropped["duplicate_metadata"] = duplicates
+    return records
+
+
+def _report_missing_metadata(
+    catalog: dict[str, tuple[str, int]], records: dict, x: Interactions, report: ValidationReport
+) -> None:
+    """Reports catalog items without metadata (strict mode raises, naming where the item first appears)."""
+    missing = sorted(asin for asin in catalog if asin not in records)
+    if missing and report.strict:
+        path, line = catalog[missing[0]]
+        raise ValueError(f"{path}:{line}: item {missing[0]} (parent_asin) has no metadata")
+    missing_set = set(missing)
+    missing_codes = [code for code, asin in enumerate(x.items) if asin in missing_set]
+    report.items_without_metadata = missing
+    report.interactions_without_metadata = int(np.isin(x.item, missing_codes).sum())
+
+
+def _save(data: PreparedData, output_dir: Path) -> None:
+    """Writes `splits/`, `items/` and, last, `stats.json` (so an interrupted save never looks complete)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "stats.json").unlink(missing_ok=True)
+    for name, dataset in (("splits", data.splits), ("items", data.items)):
+        shutil.rmtree(output_dir / name, ignore_errors=True)
+        dataset.save_to_disk(str(output_dir / name))
+    (output_dir / "stats.json").write_text(json.dumps(data.stats, indent=2))
+
+
+def format_stats(stats: dict) -> str:
+    """A short human-readable summary of the statistics."""
+    rows = ", ".join(f"{name} {count:,}" for name, count in stats["rows"].items())
+    dropped = ", ".join(f"{reason} {count:,}" for reason, count in stats["dropped"].items()) or "none"
+    return "\n".join([
+        f"{stats['name']}{' (SYNTHETIC sample, not real Amazon data)' if stats['synthetic'] else ''}: "
+        f"{stats['split']} split, {stats['kcore']}-core",
+        f"users {stats['users']:,}, items {stats['items']:,}, interactions {stats['interactions']:,}, "
+        f"density {stats['density']}",
+        f"sequence length: average {stats['avg_seq_len']}, median {stats['median_seq_len']}",
+        f"rows: {rows}",
+        f"items with metadata {stats['items_with_metadata']:,}, with an image {stats['items_with_image']:,}",
+        f"dropped: {dropped}",
+    ])  # fmt: skip
+
+
+def prepare_dataset(
+    reviews: PathsLike,
+    meta: PathsLike,
+    output_dir: str | os.PathLike | None = None,
+    images_dir: str | os.PathLike | None = None,
+    kcore: int = 5,
+    split: str = "leave_one_out",
+    strict: bool = False,
+    image_cache_dir: str | os.PathLike | None = None,
+) -> PreparedData:
+    """Raw review and metadata files -> `PreparedData`.
+
+    Args:
+        reviews: review files or globs: raw `<Category>.jsonl(.gz)`, `*.rating_only.csv(.gz)`, or the official
+            `*.{last_out,timestamp}_w_his.{train,valid,test}.csv(.gz)` splits (taken as they are).
+        meta: metadata files or globs `meta_<Category>.jsonl(.gz)`; several categories are merged.
+        output_dir: where to save `splits/`, `items/` and `stats.json`; a second call with the same inputs and
+            options returns the saved result without redoing any work.
+        images_dir: local photos `<parent_asin>.(jpg|jpeg|png|webp)`.
+        kcore: iterative k-core on users and items (0 or 1 disables it).
+        split: `"leave_one_out"` (last item test, second-to-last valid) or `"timestamp"` (official cut points).
+        strict: raise `ValueError` naming `file:line` and the field on the first invalid record.
+        image_cache_dir: a cache filled by `fetch_images`, used for items without a local photo.
+    """
+    if split not in SPLIT_PROTOCOLS:
+        raise ValueError(f"split must be one of {SPLIT_PROTOCOLS}, got {split!r}")
+    review_paths, meta_paths = expand_paths(reviews), expand_paths(meta)
+    if not review_paths:
+        raise ValueError("no review files given")
+    options = {"kcore": kcore, "split": split, "strict": strict}
+    fingerprint = _fingerprint(review_paths + meta_paths, [images_dir, image_cache_dir], options)
+    if output_dir is not None and _is_cached(Path(output_dir), fingerprint):
+        logger.info("inputs and options unchanged (fingerprint %s): reusing the prepared data in %s", fingerprint, output_dir)
+        return load_prepared(output_dir)
+
+    categories = sorted({category_of(p) for p in review_paths})
+    synthetic = categories == [SYNTHETIC_CATEGORY]
+    if synthetic:
+        logger.warning("preparing the embedded SYNTHETIC sample: generated data, not real Amazon reviews")
+    report = ValidationReport(strict=strict)
+    ready = [p for p in review_paths if split_file_protocol(p)]
+    if ready and len(ready) != len(review_paths):
+        raise ValueError("official *_w_his split files cannot be mixed with raw review files")
+    if ready:
+        x, columns, history_sources = _read_ready_splits(review_paths, split, report)
+        dropped: dict[str, int] = {}
+    else:
+        x, columns, dropped = _read_raw(review_paths, kcore, split, report)
+        history_sources = {}
+    for file_report in report.files.values():
+        for kind, count in file_report.errors.items():
+            dropped[f"invalid_{kind}"] = dropped.get(f"invalid_{kind}", 0) + count
+    catalog = _catalog(x, history_sources)
+    records = _read_metadata(catalog, meta_paths, report, dropped)
+    _report_missing_metadata(catalog, records, x, report)
+    local = local_images(images_dir)
+    items = build_item_table(
+        item_row(asin, *records.get(asin, (category_of(source[0]), None)), local, image_cache_dir)
+        for asin, source in catalog.items()
+    )
+
+    splits = DatasetDict({name: Dataset.from_dict(columns[name], features=SPLIT_FEATURES) for name in SPLIT_NAMES})
+    stats = {
+        "name": "+".join(categories),
+        "synthetic": synthetic,
+        "split": split,
+        "kcore": kcore,
+        **sequence_stats(x),
+        "items": len(items),
+        "rows": {name: len(splits[name]) for name in SPLIT_NAMES},
+        "items_with_metadata": sum(items["has_metadata"]),
+        "items_with_image": sum(path is not None for path in items["image_path"]),
+        "dropped": dropped,
+        "files_unreadable": [p for p, f in report.files.items() if f.file_error],
+        "validation": report.to_dict(),
+        "fingerprint": fingerprint,
+    }
+    report.log()
+    logger.info("prepared data:\n%s", format_stats(stats))
+    data = PreparedData(splits, items, stats, report)
+    if output_dir is None:
+        return data
+    _save(data, Path(output_dir))
+    return load_prepared(output_dir)

@@ -1,0 +1,175 @@
+"""Streaming readers for Amazon Reviews 2023 files: raw `*.jsonl(.gz)` reviews and metadata, and the official
+benchmark CSVs (`*.rating_only.csv(.gz)`, `*.{last_out,timestamp}_w_his.{train,valid,test}.csv(.gz)`).
+
+Readers yield one validated record at a time and never hold a file in memory; rejected lines go to the
+`ValidationReport`. Review records are cut down to the four interaction columns (no review text is kept).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets.utils.tqdm import tqdm
+
+from .validation import META_OPTIONAL, META_SCHEMA, MALFORMED, MISSING, REVIEW_SCHEMA, WRONG_TYPE, ValidationReport
+from .validation import check_record
+
+SPLIT_FILE = re.compile(r"\.(last_out|timestamp)_w_his\.(train|valid|test)\.csv(\.gz)?$")
+RATING_FILE = re.compile(r"\.rating_only\.csv(\.gz)?$")
+SPLIT_PROTOCOLS = {"last_out": "leave_one_out", "timestamp": "timestamp"}
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One review reduced to what a sequence model may see."""
+
+    user_id: str
+    parent_asin: str
+    rating: float
+    timestamp: int
+    path: str
+    line: int
+
+
+def expand_paths(patterns: str | Path | Sequence[str | Path] | None) -> list[str]:
+    """Paths and globs, in the given order (each glob sorted); a pattern that matches nothing is an error."""
+    if patterns is None:
+        return []
+    paths = []
+    for pattern in [patterns] if isinstance(patterns, (str, Path)) else patterns:
+        matches = sorted(glob.glob(str(pattern))) if glob.has_magic(str(pattern)) else [str(pattern)]
+        if not matches or not Path(matches[0]).exists():
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+        paths += matches
+    return paths
+
+
+def category_of(path: str | Path) -> str:
+    """The source category named by a file: `meta_Handmade_Products.jsonl.gz` -> `Handmade_Products`."""
+    name = Path(path).name
+    return name.removeprefix("meta_").split(".")[0]
+
+
+def split_file_protocol(path: str | Path) -> tuple[str, str] | None:
+    """`(protocol, split)` for an official ready-split CSV, else `None`."""
+    match = SPLIT_FILE.search(Path(path).name)
+    return (SPLIT_PROTOCOLS[match.group(1)], match.group(2)) if match else None
+
+
+def _iter_lines(path: str, report: ValidationReport, unit: str = "B") -> Iterator[tuple[int, bytes]]:
+    """`(line_number, raw_line)` from a plain or gzipped file, with a progress bar over the bytes read.
+
+    A file that ends early or is corrupt (e.g. a truncated gzip) stops the file with an error in the report;
+    the lines read before it stay counted and kept.
+    """
+    file_report = report.file(path)
+    line_number = 0
+    with tqdm.wrapattr(open(path, "rb"), "read", total=Path(path).stat().st_size, desc=Path(path).name) as raw:
+        stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        try:
+            for line_number, line in enumerate(stream, start=1):
+                file_report.lines = line_number
+                if line.strip():
+                    yield line_number, line
+        except (EOFError, OSError, zlib.error) as error:
+            report.file_failed(path, line_number, error)
+
+
+def iter_json_records(
+    path: str, report: ValidationReport, required: dict[str, str], optional: dict[str, str] | None = None
+) -> Iterator[tuple[int, dict]]:
+    """Parsed JSON lines that fit the schema; every other line is counted in the report."""
+    file_report = report.file(path)
+    for line_number, line in _iter_lines(path, report):
+        try:
+            record = json.loads(line)
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+            report.reject(path, line_number, MALFORMED, "<line>", str(error))
+            continue
+        problem = check_record(record, required, optional)
+        if problem:
+            kind, name = problem
+            value = record.get(name) if isinstance(record, dict) else record
+            report.reject(path, line_number, kind, name, f"got {type(value).__name__} {str(value)[:40]!r}")
+            continue
+        file_report.valid += 1
+        yield line_number, record
+
+
+def _iter_csv_rows(path: str, report: ValidationReport, columns: Sequence[str]) -> Iterator[tuple[int, dict]]:
+    """CSV rows as dicts, after checking the header names every required column (header is line 1)."""
+    header = None
+    for line_number, line in _iter_lines(path, report):
+        try:
+            values = next(csv.reader([line.decode("utf-8")]))
+        except (UnicodeDecodeError, csv.Error) as error:
+            report.reject(path, line_number, MALFORMED, "<line>", str(error))
+            continue
+        if header is None:
+            header = values
+            missing = [c for c in columns if c not in header]
+            if missing:
+                report.reject(path, line_number, MISSING, ",".join(missing), "CSV header lacks required columns")
+                return
+            continue
+        if len(values) != len(header):
+            report.reject(path, line_number, MALFORMED, "<line>", f"{len(values)} fields, header has {len(header)}")
+            continue
+        yield line_number, dict(zip(header, values))
+
+
+def _parse_csv_interaction(row: dict, path: str, line: int, report: ValidationReport) -> Interaction | None:
+    """An interaction from CSV text: ids non-empty, rating a decimal number, timestamp digits only."""
+    for name in REVIEW_SCHEMA:
+        if not row[name]:
+            report.reject(path, line, MISSING, name)
+            return None
+    try:
+        rating = float(row["rating"])
+    except ValueError:
+        report.reject(path, line, WRONG_TYPE, "rating", f"got {row['rating'][:40]!r}")
+        return None
+    if not row["timestamp"].isdigit():
+        report.reject(path, line, WRONG_TYPE, "timestamp", f"got {row['timestamp'][:40]!r}")
+        return None
+    return Interaction(row["user_id"], row["parent_asin"], rating, int(row["timestamp"]), path, line)
+
+
+def iter_interactions(paths: Sequence[str], report: ValidationReport) -> Iterator[Interaction]:
+    """Interactions from raw review JSON lines or `*.rating_only.csv(.gz)` files, in file order."""
+    for path in paths:
+        if RATING_FILE.search(Path(path).name):
+            for line, row in _iter_csv_rows(path, report, list(REVIEW_SCHEMA)):
+                interaction = _parse_csv_interaction(row, path, line, report)
+                if interaction:
+                    report.file(path).valid += 1
+                    yield interaction
+        else:
+            for line, r in iter_json_records(path, report, REVIEW_SCHEMA):
+                yield Interaction(r["user_id"], r["parent_asin"], float(r["rating"]), r["timestamp"], path, line)
+
+
+def iter_split_rows(path: str, report: ValidationReport) -> Iterator[tuple[Interaction, list[str]]]:
+    """`(interaction, history)` for each row of an official `*_w_his.{train,valid,test}.csv(.gz)` file."""
+    for line, row in _iter_csv_rows(path, report, [*REVIEW_SCHEMA, "history"]):
+        interaction = _parse_csv_interaction(row, path, line, report)
+        if interaction:
+            report.file(path).valid += 1
+            yield interaction, row["history"].split()
+
+
+def iter_meta(paths: Sequence[str], report: ValidationReport) -> Iterator[tuple[str, dict]]:
+    """`(category, record)` for every valid metadata line, in file order."""
+    for path in paths:
+        category = category_of(path)
+        for _, record in iter_json_records(path, report, META_SCHEMA, META_OPTIONAL):
+            yield category, record
+
