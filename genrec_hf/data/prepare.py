@@ -19,12 +19,12 @@ from .items import build_item_table, item_row, local_images
 from .processing import SPLIT_COLUMNS, SPLIT_NAMES, SPLIT_PROTOCOLS, Interactions, deduplicate, k_core, split_columns
 from .processing import sequence_stats
 from .readers import category_of, expand_paths, iter_interactions, iter_meta, iter_split_rows, split_file_protocol
+from .synthetic import SYNTHETIC_CATEGORY
 from .validation import ValidationReport
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # bump when the output of the same inputs changes
-SYNTHETIC_CATEGORY = "Synthetic_Sample"
 SPLIT_FEATURES = Features(
     {
         "user_id": Value("string"),
