@@ -1,0 +1,1 @@
+"""Training: GenRecTrainer, full-ranking metrics and training curves."""
