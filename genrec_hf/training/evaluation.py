@@ -1,25 +1,26 @@
 """Final test report: metrics with bootstrap confidence intervals, warm/cold items, and a popularity baseline."""
 
-from datasets import Dataset
 import torch
+from datasets import Dataset
 
-from .metrics import metrics_with_ci, rank_of_targets, ranking_metrics
+from ..processing_genrec import GenRecProcessor
+from .metrics import metrics_with_ci, popularity_ranks, ranking_metrics
 from .trainer import GenRecTrainer, history_mask
 
 
-def popularity_ranks(examples: Dataset, item_counts: torch.Tensor, exclude_history: bool, batch_size: int = 1024):
+def popularity_baseline_ranks(
+    examples: Dataset, item_counts: torch.Tensor, exclude_history: bool, batch_size: int = 1024
+) -> torch.Tensor:
     """Ranks of each example's target when items are ranked by training popularity (same rank function)."""
-    scores = torch.cat([torch.tensor([float("-inf")]), item_counts.float()])
+    counts = torch.cat([torch.zeros(1), item_counts.float()])
     ranks = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
-        targets = torch.tensor(batch["target_id"])
         exclude = None
         if exclude_history:
-            width = max([len(h) for h in batch["item_ids"]] + [1])
-            padded = torch.tensor([h + [0] * (width - len(h)) for h in batch["item_ids"]], dtype=torch.long)
-            exclude = history_mask(padded, len(scores))
-        ranks.append(rank_of_targets(scores.expand(len(targets), -1), targets, exclude))
+            padded = GenRecProcessor.pad_histories(batch["item_ids"])["item_ids"]
+            exclude = history_mask(padded, len(counts))
+        ranks.append(popularity_ranks(counts, torch.tensor(batch["target_id"]), exclude))
     return torch.cat(ranks)
 
 
@@ -50,7 +51,7 @@ def evaluation_report(
         "test_warm": {"count": int(warm.sum()), **with_ci(test_ranks[warm])},
         "test_cold": {"count": int((~warm).sum()), **with_ci(test_ranks[~warm])},
         "popularity": {
-            "valid": ranking_metrics(popularity_ranks(valid, item_counts, exclude), ks),
-            "test": with_ci(popularity_ranks(test, item_counts, exclude)),
+            "valid": ranking_metrics(popularity_baseline_ranks(valid, item_counts, exclude), ks),
+            "test": with_ci(popularity_baseline_ranks(test, item_counts, exclude)),
         },
     }
