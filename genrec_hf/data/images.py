@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.error import HTTPError
 from urllib.parse import urlparse
 
 from datasets.utils.tqdm import tqdm
@@ -40,7 +41,8 @@ class FetchReport:
 
 
 def _download(url: str, target: Path, timeout: float, max_bytes: int, retries: int) -> None:
-    """Downloads `url` to `target` atomically (a partial file never looks cached); retries with backoff."""
+    """Downloads `url` to `target` atomically (a partial file never looks cached); retries transient errors
+    (network, HTTP 5xx) with backoff, not permanent ones (HTTP 4xx, oversize, empty)."""
     for attempt in range(retries + 1):
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -54,10 +56,9 @@ def _download(url: str, target: Path, timeout: float, max_bytes: int, retries: i
                 out.write(data)
             os.replace(tmp, target)
             return
-        except ValueError:
-            raise  # size and emptiness do not change on retry
-        except OSError:  # URLError, HTTPError, timeouts
-            if attempt == retries:
+        except (ValueError, OSError) as error:  # OSError: URLError, HTTPError, timeouts
+            permanent = isinstance(error, ValueError) or (isinstance(error, HTTPError) and error.code < 500)
+            if permanent or attempt == retries:
                 raise
             time.sleep(0.5 * 2**attempt)
 

@@ -220,12 +220,13 @@ def prepare_dataset(
     else:
         x, columns, dropped = _read_raw(review_paths, kcore, split, report)
         history_sources = {}
-    for file_report in report.files.values():
-        for kind, count in file_report.errors.items():
-            dropped[f"invalid_{kind}"] = dropped.get(f"invalid_{kind}", 0) + count
     catalog = _catalog(x, history_sources)
     records = _read_metadata(catalog, meta_paths, report, dropped)
     _report_missing_metadata(catalog, records, x, report)
+    for path, file_report in report.files.items():
+        for kind, count in file_report.errors.items():
+            reason = f"invalid_{'meta' if path in meta_paths else 'review'}_{kind}"
+            dropped[reason] = dropped.get(reason, 0) + count
     local = local_images(images_dir)
     items = build_item_table(
         item_row(asin, *records.get(asin, (category_of(source[0]), None)), local, image_cache_dir)
