@@ -60,6 +60,14 @@ class GenRecProcessor(ProcessorMixin):
         self._index = self._build_index(self.item_vocab)
         super().__init__(image_processor, tokenizer, **kwargs)
 
+    @classmethod
+    def without_content(cls, item_vocab: Sequence[str], max_seq_len: int = 50) -> "GenRecProcessor":
+        """A processor for ID-only models (no item encoder): a placeholder 3-token tokenizer and default image
+        processor stand in for the encoder's, which such a model never uses."""
+        from transformers import CLIPImageProcessorPil, CLIPTokenizer
+
+        return cls(CLIPImageProcessorPil(), CLIPTokenizer(), item_vocab=item_vocab, max_seq_len=max_seq_len)
+
     @staticmethod
     def _build_index(item_vocab: list[str]) -> dict[str, int]:
         index = {asin: i for i, asin in enumerate(item_vocab)}

@@ -13,8 +13,9 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from ..configuration_genrec import FUSION_MODES, GenRecConfig
-from ..item_encoder import DEFAULT_CLIP, ItemEncoder
+from ..item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
+from ..processing_genrec import GenRecProcessor
 from .curves import TrainingCurvesCallback
 from .evaluation import evaluation_report
 from .features import cached_item_features
@@ -45,7 +46,10 @@ class DataArguments:
 class ModelArguments:
     item_encoder: str = field(
         default=DEFAULT_CLIP,
-        metadata={"help": "CLIP (Hub id or local folder) or a text encoder, e.g. sentence-transformers/all-MiniLM-L6-v2."},
+        metadata={
+            "help": "CLIP (Hub id or local folder), a text encoder (e.g. sentence-transformers/all-MiniLM-L6-v2), "
+            "or 'none' for an ID-only model (with --fusion id)."
+        },
     )
     item_encoder_type: str | None = field(default=None, metadata={"help": "clip or text; read from its config."})
     fusion: str = field(default="gate", metadata={"help": f"One of {FUSION_MODES}."})
@@ -120,6 +124,25 @@ def load_data(data_args: DataArguments, output_dir: Path):
     )
 
 
+def item_content(
+    model_args: ModelArguments, items, output_dir: Path, training_args: TrainingArguments
+) -> tuple[GenRecProcessor, ItemFeatures, dict]:
+    """The processor, the cached content features of every item, and the encoder reference for the config."""
+    vocab = items["parent_asin"]
+    if model_args.item_encoder.lower() == "none":
+        empty = torch.zeros(len(vocab), 0)
+        features = ItemFeatures(empty, empty, torch.zeros(len(vocab), dtype=torch.bool))
+        reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
+        return GenRecProcessor.without_content(vocab, model_args.max_seq_len), features, reference
+    encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
+    processor = encoder.build_processor(vocab, max_seq_len=model_args.max_seq_len)
+    cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
+    with training_args.main_process_first(desc="item features"):
+        features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
+    reference = {"item_encoder_name_or_path": encoder.name_or_path, "item_encoder_type": encoder.encoder_type}
+    return processor, features, reference
+
+
 def train_main(argv: list[str] | None = None) -> dict:
     data_args, model_args, eval_args, training_args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING, stream=sys.stdout)
@@ -128,14 +151,7 @@ def train_main(argv: list[str] | None = None) -> dict:
 
     data = load_data(data_args, output_dir)
     items = data.items
-    encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
-    processor = encoder.build_processor(items["parent_asin"], max_seq_len=model_args.max_seq_len)
-    cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
-    with training_args.main_process_first(desc="item features"):
-        features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
-    encoder_reference = {"item_encoder_name_or_path": encoder.name_or_path, "item_encoder_type": encoder.encoder_type}
-    del encoder  # training never runs the encoder again
-
+    processor, features, encoder_reference = item_content(model_args, items, output_dir, training_args)
     train = train_sequences(data.splits["train"], processor)
     valid = eval_examples(data.splits["valid"], processor)
     test = eval_examples(data.splits["test"], processor)
