@@ -81,3 +81,10 @@ def test_second_identical_prepare_does_no_work(tmp_path, monkeypatch, caplog):
     changed = prepare_dataset(reviews, metas, tmp_path / "out", kcore=3)
     assert changed.stats["fingerprint"] != first.stats["fingerprint"] and changed.stats["kcore"] == 3
 
+
+
+def test_empty_k_core_saves_and_loads(tmp_path):
+    reviews = write_gz(tmp_path / "Toys.jsonl.gz", [review("u", "A", 1), review("v", "B", 2)])
+    data = prepare_dataset(reviews, write_gz(tmp_path / "meta_Toys.jsonl.gz", [meta("A")]), tmp_path / "out")
+    assert data.stats["interactions"] == 0 and len(data.items) == 0
+    assert all(len(split) == 0 for split in data.splits.values()) and data.stats["dropped"]["5-core"] == 2

@@ -149,9 +149,14 @@ def _save(data: PreparedData, output_dir: Path) -> None:
     """Writes `splits/`, `items/` and, last, `stats.json` (so an interrupted save never looks complete)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "stats.json").unlink(missing_ok=True)
-    for name, dataset in (("splits", data.splits), ("items", data.items)):
+    # An empty dataset needs num_shards=1: by default `datasets` writes no shard for it and then cannot load it
+    # back (huggingface/datasets#8385); this happens when the k-core leaves nothing or a split has no rows.
+    for name, dataset, num_shards in (
+        ("splits", data.splits, {split: 1 for split, rows in data.splits.items() if not len(rows)}),
+        ("items", data.items, 1 if not len(data.items) else None),
+    ):
         shutil.rmtree(output_dir / name, ignore_errors=True)
-        dataset.save_to_disk(str(output_dir / name))
+        dataset.save_to_disk(str(output_dir / name), num_shards=num_shards)
     (output_dir / "stats.json").write_text(json.dumps(data.stats, indent=2))
 
 
