@@ -1,6 +1,7 @@
 """Item encoders: a frozen CLIP (text + image) or a sentence encoder (text, mean pooling) that embed item content."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -99,28 +100,39 @@ class ItemEncoder:
         show_progress: bool = True,
     ) -> ItemFeatures:
         """Embeds `items` (records with the processor's text fields and an optional `image_path`)."""
-        device = next(self.model.parameters()).device
-        text_parts, image_parts, mask_parts = [], [], []
-        starts = range(0, len(items), batch_size)
-        for start in tqdm(starts, desc="Encoding items", unit="batch", disable=not show_progress):
-            batch = [items[i] for i in range(start, min(start + batch_size, len(items)))]
-            inputs = processor.encode_items(batch, with_images=self.encoder_type == "clip").to(device)
-            text_parts.append(self._text_features(inputs))
-            image_mask = inputs["image_mask"]
-            image_features = torch.zeros(len(batch), self.image_feature_dim, device=device)
-            if "pixel_values" in inputs:
-                pixels = inputs["pixel_values"].to(self.model.dtype)
-                image_features[image_mask] = F.normalize(
-                    self.model.get_image_features(pixel_values=pixels).pooler_output.float(), dim=-1
-                )
-            image_parts.append(image_features.cpu())
-            mask_parts.append(image_mask.cpu())
-        if not text_parts:
+        if len(items) == 0:
             raise ValueError("no items to encode")
+        device = next(self.model.parameters()).device
+        starts = range(0, len(items), batch_size)
+
+        def prepare(start: int):
+            batch = [items[i] for i in range(start, min(start + batch_size, len(items)))]
+            return processor.encode_items(batch, with_images=self.encoder_type == "clip")
+
+        text_parts, image_parts, mask_parts = [], [], []
+        # Decoding and tokenizing the next batch overlaps the model's forward on the current one.
+        with ThreadPoolExecutor(max_workers=1) as prefetcher:
+            pending = prefetcher.submit(prepare, starts[0])
+            for index in tqdm(range(len(starts)), desc="Encoding items", unit="batch", disable=not show_progress):
+                inputs = pending.result().to(device)
+                if index + 1 < len(starts):
+                    pending = prefetcher.submit(prepare, starts[index + 1])
+                text_parts.append(self._text_features(inputs))
+                image_parts.append(self._image_features(inputs))
+                mask_parts.append(inputs["image_mask"].cpu())
         features = ItemFeatures(torch.cat(text_parts), torch.cat(image_parts), torch.cat(mask_parts))
         if self.encoder_type == "clip":
             missing = int((~features.image_mask).sum())
             logger.info("encoded %d items; %d without a readable image (image modality masked)", len(features), missing)
+        return features
+
+    def _image_features(self, inputs) -> torch.Tensor:
+        image_mask = inputs["image_mask"]
+        features = torch.zeros(len(image_mask), self.image_feature_dim)
+        if "pixel_values" in inputs:
+            pixels = inputs["pixel_values"].to(self.model.dtype)
+            embeds = self.model.get_image_features(pixel_values=pixels).pooler_output
+            features[image_mask.cpu()] = F.normalize(embeds.float(), dim=-1).cpu()
         return features
 
     def _text_features(self, inputs) -> torch.Tensor:

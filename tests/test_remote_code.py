@@ -89,12 +89,6 @@ def test_save_for_hub_leaves_no_registration_behind(hub_folder, tmp_path):
     assert not (tmp_path / "plain" / "processing_genrec.py").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub._remote_code restores the classes' _auto_class but not the `auto_map` that custom_object_save left "
-    "on model.config and on the processor, so a later checkpoint's config.json / processor_config.json name code "
-    "files that are not there",
-)
 def test_save_for_hub_leaves_no_auto_map_behind(hub_folder, tmp_path):
     _, model, processor = hub_folder
     model.save_pretrained(tmp_path / "plain")

@@ -74,7 +74,7 @@ class EvaluationArguments:
     exclude_history: bool = field(
         default=False, metadata={"help": "Remove history items from the ranking (the target is never removed)."}
     )
-    bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95% bootstrap CIs."})
+    bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95%% bootstrap CIs."})
 
 
 TRAINING_DEFAULTS = {
