@@ -10,6 +10,7 @@ from .configuration_genrec import GenRecConfig
 from .item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
 from .processing_genrec import GenRecProcessor, UnknownItemError
+from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 
 __version__ = "0.1.0"
 
@@ -27,5 +28,6 @@ __all__ = [
     "GenRecRecommendations",
     "ItemEncoder",
     "ItemFeatures",
+    "NextItemRecommendationPipeline",
     "UnknownItemError",
 ]

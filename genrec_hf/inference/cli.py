@@ -1,0 +1,255 @@
+"""`scripts/precompute_embeddings.py` (`genrec-precompute`) and `scripts/recommend.py` (`genrec-recommend`).
+
+## precompute_main: exit status
+0: the catalog is complete and saved; 3: stopped by `--max_chunks` (rerun the same command to resume);
+2: bad arguments, or the model or item table could not be read.
+
+## recommend_main: input, output, exit status
+Input (`--history`): one user per line, either a JSON object `{"user_id": ..., "history": ["B0...", ...]}` or
+`parent_asin`s separated by whitespace or commas (the user id is then the 1-based line number). A blank line is a
+user with an empty history.
+
+Output (`--output`): JSON lines, exactly one record per input line, in input order:
+`{"line", "user_id", "recommendations": [{"parent_asin", "score", "title"}, ...], "unknown_items",
+"popularity_fallback", "truncated", "warnings", "error"}`. `unknown_items` were not in the catalog and were left out
+of the history; `popularity_fallback` is true when no known item remained (the scores are then training counts);
+`truncated` counts the oldest items left out of a history longer than the model's maximum. A line that cannot be
+read (malformed JSON, no `history` list, bad encoding...) gets `"error": "<reason>"` with empty recommendations, and
+the other lines are still served.
+
+Exit status: 0 when every line was served (warnings included), 1 when at least one line got an error record, 2 when
+nothing could be served (bad arguments, unreadable model or history file).
+"""
+
+import itertools
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoProcessor, HfArgumentParser
+
+from ..modeling_genrec import GenRecModel
+from .catalog import FAISS_KINDS, ItemCatalog, build_catalog, load_item_encoder
+from .recommender import recommend_for_histories
+
+logger = logging.getLogger("genrec_hf.inference")
+
+EXIT_OK, EXIT_LINE_ERRORS, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+@dataclass
+class PrecomputeArguments:
+    model: str = field(metadata={"help": "Folder of a trained model (save_pretrained, with its processor)."})
+    items: str | None = field(
+        default=None,
+        metadata={"help": "Item table: JSON / JSON-lines file (.gz ok) or a Dataset folder (save_to_disk, or a "
+                  "prepared-data folder with items/). Items not in the catalog are encoded and added."},
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the extended model and the catalog go; defaults to --model (in place)."}
+    )
+    item_encoder: str | None = field(
+        default=None, metadata={"help": "Encoder folder or Hub id overriding the model config's (same feature sizes)."}
+    )
+    chunk_size: int = field(default=4096, metadata={"help": "New items per saved chunk (the unit of resumption)."})
+    batch_size: int = field(default=64, metadata={"help": "Items per encoder forward pass."})
+    max_chunks: int | None = field(
+        default=None, metadata={"help": "Encode at most this many chunks in this run, then stop (exit 3)."}
+    )
+    faiss_index: str = field(default="none", metadata={"help": f"One of {FAISS_KINDS}."})
+    nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4 sqrt(N))."})
+    nprobe: int | None = field(default=None, metadata={"help": "IVF lists searched per query (default <= 32)."})
+    hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node."})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
+
+
+@dataclass
+class RecommendArguments:
+    model: str = field(metadata={"help": "Folder of a trained model (with item_catalog.* from precompute)."})
+    history: str = field(metadata={"help": "One user per line: JSON {user_id, history} or parent_asins."})
+    output: str = field(default="outputs/inference_results.txt", metadata={"help": "JSON-lines results."})
+    k: int = field(default=10, metadata={"help": "Recommendations per user."})
+    exclude_seen: bool = field(default=True, metadata={"help": "Leave the user's history items out of the ranking."})
+    use_faiss: bool = field(default=True, metadata={"help": "Search the saved FAISS index when there is one."})
+    batch_size: int = field(default=256, metadata={"help": "Users scored together."})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
+
+
+def _setup_logging() -> None:
+    """Warnings from every library, progress notes from genrec_hf (not, e.g., faiss's loader chatter)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("genrec_hf").setLevel(logging.INFO)
+
+
+def load_model_and_processor(folder: str, device: str = "cpu"):
+    """The `GenRecModel` (eval mode) and `GenRecProcessor` saved in `folder`."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModel.from_pretrained(folder)
+    if not isinstance(model, GenRecModel):
+        raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRecModel")
+    processor = AutoProcessor.from_pretrained(folder)
+    if processor.num_items != model.config.num_items:
+        raise ValueError(f"{folder}: processor has {processor.num_items} items, model {model.config.num_items}")
+    return model.to(device).eval(), processor
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# precompute
+# ----------------------------------------------------------------------------------------------------------------
+def precompute_main(argv: list[str] | None = None) -> int:
+    (args,) = HfArgumentParser(PrecomputeArguments).parse_args_into_dataclasses(args=argv)
+    _setup_logging()
+    try:
+        model, processor = load_model_and_processor(args.model, args.device)
+        encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
+        result = build_catalog(
+            model, processor, args.items, output_dir=args.output_dir or args.model, encoder=encoder,
+            chunk_size=args.chunk_size, batch_size=args.batch_size, max_chunks=args.max_chunks,
+            faiss_index=args.faiss_index, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
+        )
+    except (OSError, ValueError) as error:
+        logger.error("precompute failed: %s", error)
+        return EXIT_FAILED
+    if not result.complete:
+        print(f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "
+              "rerun the same command to resume", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    summary = {"num_items": result.catalog.num_items, "new_items": result.num_new_items,
+               "dim": result.catalog.embeddings.shape[1], "output_dir": str(result.output_dir),
+               "faiss": result.catalog.index_info or None}
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# recommend
+# ----------------------------------------------------------------------------------------------------------------
+def parse_history_line(text: str, line_number: int) -> tuple[object, list[str]]:
+    """`(user_id, history)` of one input line; raises `ValueError` saying why a line is malformed."""
+    stripped = text.strip().lstrip("\ufeff")
+    if not stripped.startswith(("{", "[")):
+        return line_number, [token for token in re.split(r"[\s,]+", stripped) if token]
+    try:
+        record = json.loads(stripped)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"malformed JSON ({error})") from None
+    if isinstance(record, list):
+        record = {"history": record}
+    if "history" not in record:
+        raise ValueError("JSON record has no 'history' field")
+    history, user_id = record["history"], record.get("user_id", line_number)
+    if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
+        raise ValueError("'history' must be a list of parent_asin strings")
+    if isinstance(user_id, (dict, list)):
+        raise ValueError("'user_id' must be a string or a number")
+    return user_id, history
+
+
+def _read_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """`(line_number, text, decode_error)` for every line of the file (a final newline ends the last line)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.rstrip(b"\r\n").decode("utf-8"), None
+            except UnicodeDecodeError as error:
+                yield number, None, f"line is not UTF-8 ({error.reason} at byte {error.start})"
+
+
+def _error_record(line: int, user_id, message: str) -> dict:
+    return {"line": line, "user_id": user_id, "recommendations": [], "unknown_items": [], "popularity_fallback": False,
+            "truncated": 0, "warnings": [], "error": message}
+
+
+def _serve_block(block: list[tuple[int, object, list[str]]], serve) -> list[dict]:
+    """Records for parsed lines, served together; if the batch fails, each line alone (errors stay per line)."""
+    try:
+        results = serve([history for _, _, history in block])
+        pairs = list(zip(block, results))
+    except Exception as error:  # noqa: BLE001 - one bad history must not lose the other lines
+        logger.warning("batch failed (%s); serving its lines one by one", error)
+        pairs = []
+        for entry in block:
+            try:
+                pairs.append((entry, serve([entry[2]])[0]))
+            except Exception as line_error:  # noqa: BLE001
+                pairs.append((entry, line_error))
+    records = []
+    for (line, user_id, _), result in pairs:
+        if isinstance(result, Exception):
+            records.append(_error_record(line, user_id, f"could not be served: {result}"))
+        else:
+            records.append({"line": line, "user_id": user_id, **result.to_dict(), "error": None})
+    return records
+
+
+def recommend_main(argv: list[str] | None = None) -> int:
+    (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
+    _setup_logging()
+    if args.k < 1:
+        logger.error("--k must be >= 1")
+        return EXIT_FAILED
+    try:
+        model, processor = load_model_and_processor(args.model, args.device)
+        catalog = ItemCatalog.for_model(model, processor, args.model, args.use_faiss)
+        lines = _read_lines(args.history)
+        first = next(lines, None)  # opens the file now, so a missing file fails before any output is written
+    except (OSError, ValueError) as error:
+        logger.error("recommend failed: %s", error)
+        return EXIT_FAILED
+
+    def serve(histories):
+        return recommend_for_histories(model, processor, histories, args.k, args.exclude_seen, catalog)
+
+    counts = {"lines": 0, "errors": 0, "unknown": 0, "popularity_fallback": 0, "truncated": 0}
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", encoding="utf-8") as sink:
+        block, pending = [], {}
+
+        def flush():
+            served = {record["line"]: record for record in _serve_block(block, serve)} if block else {}
+            for line in sorted({**pending, **served}):
+                record = served.get(line) or pending[line]
+                counts["lines"] += 1
+                counts["errors"] += record["error"] is not None
+                counts["unknown"] += bool(record["unknown_items"])
+                counts["popularity_fallback"] += record["popularity_fallback"]
+                counts["truncated"] += bool(record["truncated"])
+                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            block.clear()
+            pending.clear()
+
+        for number, text, decode_error in itertools.chain([first] if first else [], lines):
+            try:
+                if decode_error:
+                    raise ValueError(decode_error)
+                user_id, history = parse_history_line(text, number)
+                block.append((number, user_id, history))
+            except ValueError as error:
+                pending[number] = _error_record(number, None, str(error))
+            if len(block) + len(pending) >= args.batch_size:
+                flush()
+        flush()
+    print(
+        f"{counts['lines']} lines -> {output}: {counts['lines'] - counts['errors']} served, {counts['errors']} errors; "
+        f"{counts['unknown']} with unknown items skipped, {counts['popularity_fallback']} popularity fallbacks, "
+        f"{counts['truncated']} truncated",
+        file=sys.stderr,
+    )
+    return EXIT_LINE_ERRORS if counts["errors"] else EXIT_OK
+
+
+__all__ = [
+    "PrecomputeArguments",
+    "RecommendArguments",
+    "load_model_and_processor",
+    "parse_history_line",
+    "precompute_main",
+    "recommend_main",
+]
