@@ -7,6 +7,7 @@ classes, so `AutoModel.from_pretrained(folder)` works without `trust_remote_code
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_genrec import GenRecConfig
+from .hub import build_model_card, publish, save_for_hub
 from .item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
 from .processing_genrec import GenRecProcessor, UnknownItemError
@@ -19,6 +20,9 @@ AutoModel.register(GenRecConfig, GenRecModel, exist_ok=True)
 AutoProcessor.register(GenRecConfig, GenRecProcessor, exist_ok=True)
 
 __all__ = [
+    "build_model_card",
+    "publish",
+    "save_for_hub",
     "DEFAULT_CLIP",
     "GenRecConfig",
     "GenRecModel",

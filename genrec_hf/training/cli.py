@@ -13,6 +13,7 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from ..configuration_genrec import FUSION_MODES, GenRecConfig
+from ..hub import METRICS_FILE, publish
 from ..item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import GenRecProcessor
@@ -148,6 +149,9 @@ def train_main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING, stream=sys.stdout)
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    # The stock checkpoint pushes upload config and weights without the remote-code files, which leaves a Hub repo
+    # that cannot be loaded; the finished model is published in one commit by `publish()` instead.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
 
     data = load_data(data_args, output_dir)
     items = data.items
@@ -201,8 +205,18 @@ def train_main(argv: list[str] | None = None) -> dict:
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(output_dir))
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        trainer.create_model_card()
         print(format_summary(metrics))
+        if push_to_hub:
+            commit = publish(
+                output_dir,
+                training_args.hub_model_id or output_dir.name,
+                token=training_args.hub_token,
+                private=training_args.hub_private_repo,
+                revision=training_args.hub_revision,
+            )
+            print(f"published {commit.commit_url}")
     return metrics
 
 

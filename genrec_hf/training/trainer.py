@@ -1,12 +1,14 @@
 """GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 
+from ..hub import METRICS_FILE, build_model_card
 from ..modeling_genrec import GenRecModel
 from .metrics import rank_of_targets, ranking_metrics
 
@@ -33,6 +35,21 @@ class GenRecTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.exclude_history = exclude_history
         self.metric_ks = tuple(metric_ks)
+
+    def create_model_card(self, model_name: str | None = None, **kwargs) -> None:
+        """Writes the genrec_hf model card (with `metrics.json` when the run wrote one) as `README.md`."""
+        if not self.is_world_process_zero():
+            return
+        output_dir = Path(self.args.output_dir)
+        metrics = output_dir / METRICS_FILE
+        card = build_model_card(
+            self.accelerator.unwrap_model(self.model),
+            self.processing_class,
+            metrics if metrics.exists() else None,
+            dataset_name=kwargs.get("dataset"),
+            repo_id=self.args.hub_model_id,
+        )
+        card.save(output_dir / "README.md")
 
     def evaluation_loop(
         self,
