@@ -21,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 HANDMADE_REVIEWS, HANDMADE_ITEMS = 665_000, 165_000
-WORDS = ("lovely handmade gift quality colour stitching wood soap candle ring necklace mug bag card print "
-         "beautiful arrived quickly seller recommend small bigger than expected daughter wife perfect").split()  # fmt: skip
+WORDS = (
+    "lovely handmade gift quality colour stitching wood soap candle ring necklace mug bag card print "
+    "beautiful arrived quickly seller recommend small bigger than expected daughter wife perfect"
+).split()
 CHILD = """
 import json, resource, sys, time
 from genrec_hf.data import prepare_dataset
@@ -76,7 +78,7 @@ def _meta(rng: random.Random, num_items: int):
             "features": [_text(rng, 3, 12) for _ in range(rng.randint(0, 5))],
             "description": [_text(rng, 10, 60) for _ in range(rng.randint(0, 2))],
             "price": None,
-            "images": [{"thumb": f"{url}._SS40_.jpg", "large": f"{url}.jpg", "variant": "MAIN", "hi_res": f"{url}._SL1500_.jpg"}],
+            "images": [{"thumb": f"{url}_T.jpg", "large": f"{url}.jpg", "variant": "MAIN", "hi_res": f"{url}_H.jpg"}],
             "videos": [],
             "store": _text(rng, 1, 3),
             "categories": ["Handmade Products", _text(rng, 1, 2)],

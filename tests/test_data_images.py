@@ -33,7 +33,8 @@ def test_fetch_is_content_addressed_capped_and_resumable(server, tmp_path):
     urls = [f"{server}/small.jpg", f"{server}/missing.jpg", f"{server}/big.png", None]
     first = fetch_images(urls, cache, timeout=5, max_bytes=1000, retries=1, workers=2)
     assert (first.requested, first.cached, first.downloaded, first.failed) == (3, 0, 1, 2)
-    assert "HTTP Error 404" in first.failures[f"{server}/missing.jpg"] and "max_bytes" in first.failures[f"{server}/big.png"]
+    assert "HTTP Error 404" in first.failures[f"{server}/missing.jpg"]
+    assert "max_bytes" in first.failures[f"{server}/big.png"]
     cached = cache_path(f"{server}/small.jpg", cache)
     assert cached.suffix == ".jpg" and len(cached.stem) == 64 and cached.read_bytes().startswith(b"\xff\xd8")
     assert sorted(p.name for p in cache.iterdir()) == [cached.name]  # no partial files left behind

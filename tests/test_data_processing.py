@@ -36,7 +36,8 @@ def test_sequences_are_chronological_with_file_order_tie_break(tmp_path):
     reviews = write_gz(tmp_path / "Toys.jsonl.gz", lines)
     data = prepare_dataset(reviews, write_gz(tmp_path / "meta_Toys.jsonl.gz", [meta(i) for i in "ABCD"]), kcore=0)
     assert data.splits["train"]["history"] == [[], ["A"]] and data.splits["train"]["target"] == ["A", "B"]
-    assert data.splits["valid"][0] == {"user_id": "u", "history": ["A", "B"], "target": "C", "timestamp": 30, "rating": 5.0}
+    valid = {"user_id": "u", "history": ["A", "B"], "target": "C", "timestamp": 30, "rating": 5.0}
+    assert data.splits["valid"][0] == valid
     assert data.splits["test"][0]["history"] == ["A", "B", "C"]
 
 

@@ -77,7 +77,8 @@ def test_timestamp_split_uses_official_cut_points(beauty, tmp_path):
 
 def test_gift_cards_5core_and_local_photos():
     raw = GIFT_CARDS / "raw2023"
-    data = prepare_dataset(raw / "Gift_Cards.jsonl.gz", raw / "meta_Gift_Cards.jsonl.gz", images_dir=GIFT_CARDS / "images")
+    reviews, meta = raw / "Gift_Cards.jsonl.gz", raw / "meta_Gift_Cards.jsonl.gz"
+    data = prepare_dataset(reviews, meta, images_dir=GIFT_CARDS / "images")
     assert (data.stats["users"], data.stats["items"], data.stats["interactions"]) == (453, 147, 2941)
     photos = {p.stem for p in (GIFT_CARDS / "images").glob("*.jpg")}
     for asin, path in zip(data.items["parent_asin"], data.items["image_path"]):
@@ -89,7 +90,8 @@ def test_gift_cards_5core_and_local_photos():
 def test_cli_on_all_beauty_writes_splits_and_matching_stats(tmp_path, capsys):
     raw = BEAUTY / "raw"
     stats = prepare_data_main(
-        ["--reviews", str(raw / "All_Beauty.jsonl.gz"), "--meta", str(raw / "meta_*.jsonl.gz"), "--output_dir", str(tmp_path)]
+        ["--reviews", str(raw / "All_Beauty.jsonl.gz"), "--meta", str(raw / "meta_*.jsonl.gz"),
+         "--output_dir", str(tmp_path)]  # fmt: skip
     )
     assert (stats["users"], stats["items"], stats["interactions"]) == (253, 356, 2535)
     assert "users 253, items 356, interactions 2,535" in capsys.readouterr().out

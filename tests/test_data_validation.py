@@ -29,7 +29,8 @@ def write_gz(path, lines: list[str]):
 @pytest.fixture
 def bad_files(tmp_path):
     reviews = [review("u1", "A", 1), review("u1", "B", 2), review("u2", "A", 3)]
-    reviews += ["{not json", json.dumps({"user_id": "u3", "rating": 4.0, "timestamp": 5}), review("u3", "A", "1600000000000")]
+    no_item = json.dumps({"user_id": "u3", "rating": 4.0, "timestamp": 5})
+    reviews += ["{not json", no_item, review("u3", "A", "1600000000000")]
     reviews += [review("u3", "C", 7), review("u4", "B", 8, rating=True)]
     metas = [meta("A"), meta("B"), meta("D", features="not a list")]
     return write_gz(tmp_path / "Toys.jsonl.gz", reviews), write_gz(tmp_path / "meta_Toys.jsonl.gz", metas)

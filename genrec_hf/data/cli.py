@@ -22,9 +22,13 @@ class PrepareDataArguments:
     output_dir: str = field(metadata={"help": "Where splits/, items/ and stats.json are written."})
     reviews: list[str] | None = field(
         default=None,
-        metadata={"help": "Review files or globs: <Category>.jsonl(.gz), *.rating_only.csv(.gz) or *_w_his.*.csv(.gz)."},
+        metadata={
+            "help": "Review files or globs: <Category>.jsonl(.gz), *.rating_only.csv(.gz) or *_w_his.*.csv(.gz)."
+        },
     )
-    meta: list[str] | None = field(default=None, metadata={"help": "Metadata files or globs: meta_<Category>.jsonl(.gz)."})
+    meta: list[str] | None = field(
+        default=None, metadata={"help": "Metadata files or globs: meta_<Category>.jsonl(.gz)."}
+    )
     images_dir: str | None = field(default=None, metadata={"help": "Local item photos named <parent_asin>.<ext>."})
     kcore: int = field(default=5, metadata={"help": "Iterative k-core on users and items (0 or 1 disables it)."})
     split: str = field(default="leave_one_out", metadata={"help": "Split protocol.", "choices": list(SPLIT_PROTOCOLS)})

@@ -44,13 +44,11 @@ def local_images(images_dir: str | Path | None) -> dict[str, str]:
     """`parent_asin -> path` for the photos `<images_dir>/<parent_asin>.(jpg|jpeg|png|webp)`."""
     if not images_dir:
         return {}
-    found: dict[str, Path] = {}
-    for path in Path(images_dir).iterdir():
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_EXTENSIONS and path.is_file():
-            if path.stem not in found or IMAGE_EXTENSIONS.index(suffix) < IMAGE_EXTENSIONS.index(found[path.stem].suffix.lower()):
-                found[path.stem] = path
-    return {asin: str(path.resolve()) for asin, path in found.items()}
+    photos = [p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    found: dict[str, str] = {}
+    for path in sorted(photos, key=lambda p: IMAGE_EXTENSIONS.index(p.suffix.lower())):
+        found.setdefault(path.stem, str(path.resolve()))
+    return found
 
 
 def item_row(

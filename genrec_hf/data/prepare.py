@@ -208,7 +208,9 @@ def prepare_dataset(
     options = {"kcore": kcore, "split": split, "strict": strict}
     fingerprint = _fingerprint(review_paths + meta_paths, [images_dir, image_cache_dir], options)
     if output_dir is not None and _is_cached(Path(output_dir), fingerprint):
-        logger.info("inputs and options unchanged (fingerprint %s): reusing the prepared data in %s", fingerprint, output_dir)
+        logger.info(
+            "inputs and options unchanged (fingerprint %s): reusing the prepared data in %s", fingerprint, output_dir
+        )
         return load_prepared(output_dir)
 
     categories = sorted({category_of(p) for p in review_paths})
@@ -243,7 +245,7 @@ def prepare_dataset(
         "name": "+".join(categories),
         "synthetic": synthetic,
         "split": split,
-        "kcore": kcore,
+        "kcore": None if ready else kcore,  # official split files are taken as they are
         **sequence_stats(x),
         "items": len(items),
         "rows": {name: len(splits[name]) for name in SPLIT_NAMES},

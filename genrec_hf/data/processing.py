@@ -44,7 +44,7 @@ class Interactions:
             item.append(code)
             rating.append(x.rating)
             timestamp.append(x.timestamp)
-        arrays = (np.frombuffer(a, dtype=a.typecode) if len(a) else np.zeros(0, a.typecode) for a in (user, item, rating, timestamp))
+        arrays = (np.array(a, dtype=a.typecode) for a in (user, item, rating, timestamp))
         return cls(list(user_codes), list(item_codes), sources, *arrays)
 
     def __len__(self) -> int:

@@ -24,7 +24,7 @@ from .validation import check_record
 
 SPLIT_FILE = re.compile(r"\.(last_out|timestamp)_w_his\.(train|valid|test)\.csv(\.gz)?$")
 RATING_FILE = re.compile(r"\.rating_only\.csv(\.gz)?$")
-SPLIT_PROTOCOLS = {"last_out": "leave_one_out", "timestamp": "timestamp"}
+FILE_PROTOCOLS = {"last_out": "leave_one_out", "timestamp": "timestamp"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def category_of(path: str | Path) -> str:
 def split_file_protocol(path: str | Path) -> tuple[str, str] | None:
     """`(protocol, split)` for an official ready-split CSV, else `None`."""
     match = SPLIT_FILE.search(Path(path).name)
-    return (SPLIT_PROTOCOLS[match.group(1)], match.group(2)) if match else None
+    return (FILE_PROTOCOLS[match.group(1)], match.group(2)) if match else None
 
 
 def _iter_lines(path: str, report: ValidationReport, unit: str = "B") -> Iterator[tuple[int, bytes]]:

@@ -110,7 +110,8 @@ def _draw(item: dict, path: Path) -> None:
     polygon = {
         "triangle": [(c, c - r), (c + r, c + r), (c - r, c + r)],
         "diamond": [(c, c - r), (c + r, c), (c, c + r), (c - r, c)],
-        "hexagon": [(c - r, c), (c - r // 2, c - r), (c + r // 2, c - r), (c + r, c), (c + r // 2, c + r), (c - r // 2, c + r)],
+        "hexagon": [(c - r, c), (c - r // 2, c - r), (c + r // 2, c - r), (c + r, c), (c + r // 2, c + r),
+                    (c - r // 2, c + r)],
         "star": [(c, c - r), (c + r // 3, c - r // 3), (c + r, c), (c + r // 3, c + r // 3), (c, c + r),
                  (c - r // 3, c + r // 3), (c - r, c), (c - r // 3, c - r // 3)],
     }  # fmt: skip
@@ -146,7 +147,9 @@ def write_synthetic_sample(
 ) -> tuple[Path, Path, Path]:
     """Writes `Synthetic_Sample.jsonl.gz`, `meta_Synthetic_Sample.jsonl.gz` and `images/<parent_asin>.png` into
     `output_dir`; returns `(reviews_path, meta_path, images_dir)`. The same arguments give identical bytes."""
-    logger.warning("writing the SYNTHETIC sample (%d users, %d items; generated, not real Amazon data)", num_users, num_items)
+    logger.warning(
+        "writing the SYNTHETIC sample (%d users, %d items; generated, not real Amazon data)", num_users, num_items
+    )
     output_dir = Path(output_dir)
     images_dir = output_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +167,7 @@ def write_synthetic_sample(
                 yield {
                     "rating": rng.choice([3.0, 4.0, 4.0, 5.0, 5.0, 5.0]),
                     "title": f"Synthetic review of a {item['colour']} {item['product']}",
-                    "text": f"Synthetic review text: this {item['colour']} {item['material']} {item['product']} is fine.",
+                    "text": f"Synthetic review: this {item['colour']} {item['material']} {item['product']} is fine.",
                     "images": [],
                     "asin": item["parent_asin"],
                     "parent_asin": item["parent_asin"],
