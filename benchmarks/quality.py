@@ -1,0 +1,291 @@
+"""Recommendation quality on the published benchmark splits, as markdown table rows with the commands behind them.
+
+    python benchmarks/quality.py beauty                      # Amazon 2014 Beauty, ID-only (SASRec-equivalent)
+    python benchmarks/quality.py scientific                  # Amazon 2018 Scientific: ID-only, MiniLM content, gate
+    python benchmarks/quality.py all_beauty                  # Amazon 2023 All_Beauty (raw 2023 files), 3 seeds
+    python benchmarks/quality.py gift_cards --tiny_clip      # Gift Cards with photos, plus an image-path smoke run
+    python benchmarks/quality.py table                       # reprint the rows of every finished run
+    python benchmarks/quality.py beauty -- --num_train_epochs 5   # after `--`: extra scripts/train.py arguments
+
+Each dataset is prepared once into `--cache_dir` (the benchmark readers of `genrec_hf.data.benchmark_formats` for
+the published files, `prepare_dataset` for the 2023-schema raw files), then every variant is trained by
+`train_main` (the code of `scripts/train.py`) with the fixed hyper-parameters below into `--runs_dir`. A run is
+trained under one ranking protocol (all catalog items ranked, or the user's history items removed; checkpoint
+selection uses valid NDCG@10 under that protocol) and its saved best model is re-scored under the other protocol,
+so every run reports both. The popularity row is the baseline every run computes on the same split.
+
+Rows go to stdout and to `benchmarks/results/<dataset>/<variant>-seed<k>.json` (the run's `metrics.json` plus the
+other protocol and the command), which the `table` command reads back. Runs whose metrics exist are not retrained
+(`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the per-epoch validation) on the
+machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+METRICS = (("hr@10", "HR@10"), ("ndcg@10", "NDCG@10"), ("mrr", "MRR"))
+
+# Shared by every run: per-epoch validation keeping the best checkpoint by valid NDCG@10 (the cli defaults),
+# a constant learning rate, only the best checkpoint on disk, no progress bars.
+COMMON = [
+    "--learning_rate", "1e-3", "--lr_scheduler_type", "constant", "--save_total_limit", "1",
+    "--logging_steps", "100", "--disable_tqdm", "true", "--report_to", "none",
+]  # fmt: skip
+# Variant -> model arguments. ID-only turns ID-dropout off: with no content, a dropped ID is a zero vector.
+VARIANTS = {
+    "id": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0"],
+    "content": ["--item_encoder", MINILM, "--fusion", "content"],
+    "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
+}
+# Dataset -> hyper-parameters (tuned on Beauty's validation split only; see benchmarks/README.md).
+HYPER = {
+    "beauty": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
+               "--hidden_dropout_prob", "0.2", "--attention_dropout_prob", "0.2", "--max_seq_len", "50",
+               "--per_device_train_batch_size", "128", "--num_train_epochs", "40"],
+    "scientific": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
+                   "--hidden_dropout_prob", "0.2", "--attention_dropout_prob", "0.2", "--max_seq_len", "50",
+                   "--per_device_train_batch_size", "256", "--num_train_epochs", "20"],
+    "all_beauty": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
+                   "--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5", "--max_seq_len", "50",
+                   "--per_device_train_batch_size", "64", "--num_train_epochs", "40"],
+    "gift_cards": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
+                   "--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5", "--max_seq_len", "50",
+                   "--per_device_train_batch_size", "64", "--num_train_epochs", "40"],
+}  # fmt: skip
+DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
+    "beauty": (["id"], [0], "all"),
+    "scientific": (["id", "content", "gate"], [0], "all"),
+    "all_beauty": (["id", "content", "gate"], [0, 1, 2], "all"),
+    "gift_cards": (["id", "content", "gate"], [0, 1, 2], "all"),
+}
+PUBLISHED = {  # dataset -> rows of (model, R@10, N@10, protocol note, source)
+    "beauty": [
+        ("SASRec, BCE (Kang & McAuley 2018)", 0.0605, 0.0318, "as reported in TIGER", "Rajput et al. 2023, Table 1"),
+        ("TIGER", 0.0648, 0.0384, "generative retrieval", "Rajput et al. 2023, Table 1"),
+        ("HSTU", 0.0704, 0.0389, "as reported", "eSASRec benchmark (arXiv 2508.06450)"),
+        ("SASRec + sampled softmax (recomputed)", 0.0921, 0.0531, "RecTools, d=64, 1 block, 256 negatives",
+         "eSASRec benchmark (arXiv 2508.06450)"),
+    ],
+    "scientific": [
+        ("SASRec", 0.108, 0.055, "approximate", "Hou et al. 2022 (UniSRec), Table 3"),
+        ("UniSRec", 0.12, 0.065, "approximate", "Hou et al. 2022 (UniSRec), Table 3"),
+    ],
+}  # fmt: skip
+
+
+def prepare(dataset: str, cache_dir: Path, data_root: Path) -> Path:
+    """Prepares `dataset` into `cache_dir/<dataset>` once; returns the folder for `--data_dir`."""
+    from genrec_hf.data import load_prepared, prepare_dataset
+    from genrec_hf.data.benchmark_formats import load_beauty_ids, load_unisrec
+
+    out = cache_dir / dataset
+    if dataset in ("beauty", "scientific"):
+        if (out / "stats.json").is_file():
+            load_prepared(out)
+        elif dataset == "beauty":
+            load_beauty_ids(data_root / "amazon2014_beauty_ids" / "Beauty.txt", output_dir=out)
+        else:
+            load_unisrec(data_root / "amazon2018_scientific_unisrec", "Scientific", output_dir=out)
+    elif dataset == "all_beauty":
+        raw = data_root / "amazon2023_all_beauty" / "raw"
+        prepare_dataset(raw / "All_Beauty.jsonl.gz", raw / "meta_All_Beauty.jsonl.gz", output_dir=out)
+    elif dataset == "gift_cards":
+        folder = data_root / "amazon2018_gift_cards_mm"
+        prepare_dataset(
+            folder / "raw2023" / "Gift_Cards.jsonl.gz", folder / "raw2023" / "meta_Gift_Cards.jsonl.gz",
+            output_dir=out, images_dir=folder / "images",
+        )  # fmt: skip
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}")
+    return out
+
+
+def tiny_clip(cache_dir: Path) -> Path:
+    """A tiny CLIP with random weights (the test fixture), to show the image path runs: not a quality number."""
+    folder = cache_dir / "tiny-random-clip"
+    if not (folder / "config.json").is_file():
+        sys.path.insert(0, str(REPO))
+        from tests.clip_fixtures import save_tiny_clip
+
+        folder.mkdir(parents=True, exist_ok=True)
+        save_tiny_clip(folder)
+    return folder
+
+
+def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: Path, seed: int, protocol: str,
+               cache_dir: Path, extra: list[str]) -> list[str]:  # fmt: skip
+    argv = ["--data_dir", str(data_dir), *variant_args, *HYPER[dataset], *COMMON, "--seed", str(seed),
+            "--output_dir", str(run_dir), "--feature_cache_dir", str(cache_dir / "features" / dataset)]  # fmt: skip
+    return [*argv, *(["--exclude_history"] if protocol == "exclude" else []), *extra]
+
+
+def rescore(model_dir: Path, data_dir: Path, exclude_history: bool, seed: int) -> dict:
+    """Valid / test metrics (test with CIs) and the popularity baseline of the model saved in `model_dir` under one
+    ranking protocol, with the same `evaluation_report` as `train_main`."""
+    from transformers import TrainingArguments
+
+    from genrec_hf.data import load_prepared
+    from genrec_hf.modeling_genrec import GenRecModel
+    from genrec_hf.processing_genrec import GenRecProcessor
+    from genrec_hf.training.evaluation import evaluation_report
+    from genrec_hf.training.sequences import SequenceCollator, eval_examples, item_counts, train_sequences
+    from genrec_hf.training.trainer import GenRecTrainer
+
+    data = load_prepared(data_dir)
+    processor = GenRecProcessor.from_pretrained(model_dir)
+    model = GenRecModel.from_pretrained(model_dir).eval()
+    train = train_sequences(data.splits["train"], processor)
+    valid, test = (eval_examples(data.splits[name], processor) for name in ("valid", "test"))
+    args = TrainingArguments(output_dir=str(model_dir / "rescore"), per_device_eval_batch_size=256, report_to=[],
+                             remove_unused_columns=False, disable_tqdm=True)  # fmt: skip
+    trainer = GenRecTrainer(model=model, args=args, data_collator=SequenceCollator(), exclude_history=exclude_history)
+    counts = item_counts(train, processor.num_items)
+    return evaluation_report(trainer, valid, test, counts, seed=seed)
+
+
+def protocol_name(exclude_history: bool) -> str:
+    return "history excluded" if exclude_history else "all items"
+
+
+def interrupted_training(run_dir: Path) -> tuple[Path, dict]:
+    """The best checkpoint of a run stopped before its end, and what its `trainer_state.json` says of training."""
+    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not checkpoints:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to finalize")
+    state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
+    best = Path(state["best_model_checkpoint"] or checkpoints[-1])
+    evals = [e for e in state["log_history"] if "eval_ndcg@10" in e]
+    wall = checkpoints[-1].stat().st_mtime - float((run_dir / "started_at").read_text())
+    training = {
+        "global_step": state["global_step"], "epochs_completed": state["epoch"], "best_checkpoint": str(best),
+        "train_runtime_s": wall, "stopped": "interrupted before the last epoch (time budget); best checkpoint scored",
+        "valid_ndcg@10_per_epoch": [e["eval_ndcg@10"] for e in evals],
+    }  # fmt: skip
+    return best, training
+
+
+def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Namespace) -> dict:
+    """Trains one run (unless its result exists) and scores its best model under both protocols; with
+    `args.finalize`, scores the best checkpoint of a run that was stopped instead of training."""
+    from genrec_hf.training.cli import train_main
+
+    result_path = RESULTS / dataset / f"{variant}-seed{seed}.json"
+    if result_path.is_file() and not args.force:
+        return json.loads(result_path.read_text())
+    data_dir = prepare(dataset, args.cache_dir, args.data_root)
+    variant_args = VARIANTS.get(variant) or ["--item_encoder", str(tiny_clip(args.cache_dir)), "--fusion", "content"]
+    run_dir = args.runs_dir / dataset / f"{variant}-seed{seed}"
+    argv = train_argv(dataset, variant_args, data_dir, run_dir, seed, protocol, args.cache_dir, args.extra)
+    selection = protocol == "exclude"
+    if args.finalize:
+        model_dir, training = interrupted_training(run_dir)
+        protocols, metrics = {}, None
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "started_at").write_text(str(time.time()))  # read by --finalize if the run is stopped
+        start = time.perf_counter()
+        metrics = train_main(argv)
+        model_dir, training = run_dir, {**metrics["training"], "wall_s": time.perf_counter() - start}
+        protocols = {protocol_name(selection): {k: metrics[k] for k in ("valid", "test", "test_warm", "test_cold", "popularity")}}  # fmt: skip
+    for exclude in (False, True):
+        protocols.setdefault(protocol_name(exclude), rescore(model_dir, data_dir, exclude, seed))
+    result = {
+        "dataset": dataset, "variant": variant, "seed": seed, "selection_protocol": protocol_name(selection),
+        "command": "python scripts/train.py " + shlex.join(argv), "training": training, "protocols": protocols,
+        "train_main_metrics": metrics,
+    }  # fmt: skip
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _cell(metric: dict) -> str:
+    return f"{metric['value']:.4f} [{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
+
+
+VARIANT_NAMES = {"id": "ID-only", "content": "content (MiniLM)", "gate": "gated fusion (MiniLM)",
+                 "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
+
+
+def rows(result: dict) -> list[str]:
+    """Markdown rows of one result: the model under both protocols, then (ID-only runs) the popularity baseline."""
+    training = result["training"]
+    time_cell = f"{training['train_runtime_s'] / 60:.1f} min ({training['global_step']} steps)"
+    if "stopped" in training:
+        time_cell += f", stopped after {training['epochs_completed']:.0f} epochs"
+    lines = []
+    for exclude in (False, True):
+        protocol = protocol_name(exclude)
+        test = result["protocols"][protocol]["test"]
+        selected = protocol == result["selection_protocol"]
+        command = f"`{result['command']}`" if selected else "same model, re-scored"
+        cells = [result["dataset"], VARIANT_NAMES[result["variant"]], protocol + (" (selection)" if selected else ""),
+                 *(_cell(test[key]) for key, _ in METRICS), str(result["seed"]), time_cell, command]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    if result["variant"] == "id":
+        for exclude in (False, True):
+            test = result["protocols"][protocol_name(exclude)]["popularity"]["test"]
+            cells = [result["dataset"], "popularity", protocol_name(exclude), *(_cell(test[k]) for k, _ in METRICS),
+                     "-", "-", "computed by the ID-only run"]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+HEADER = (
+    "| dataset | variant | protocol | HR@10 [95% CI] | NDCG@10 [95% CI] | MRR [95% CI] | seed | training time | command |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def table(results: list[dict]) -> str:
+    return "\n".join([HEADER, *(line for result in results for line in rows(result))])
+
+
+def published(dataset: str) -> str:
+    lines = ["| published model | R@10 | N@10 | note | source |", "|---|---|---|---|---|"]
+    lines += [f"| {m} | {r:.4f} | {n:.4f} | {note} | {src} |" for m, r, n, note, src in PUBLISHED.get(dataset, [])]
+    return "\n".join(lines) if dataset in PUBLISHED else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=[*DEFAULTS, "table"])
+    parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, "tiny_clip"], help="default: per dataset")
+    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 (Beauty, Scientific) or 0 1 2 (the small 2023 sets)")
+    parser.add_argument("--protocol", choices=["all", "exclude"], help="ranking protocol of checkpoint selection")
+    parser.add_argument("--tiny_clip", action="store_true", help="also run the tiny random CLIP (image path)")
+    parser.add_argument("--force", action="store_true", help="retrain runs whose results exist")
+    parser.add_argument("--finalize", action="store_true",
+                        help="score the best checkpoint of runs stopped before their end (no training)")
+    parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
+    parser.add_argument("--runs_dir", type=Path, default=Path("/tmp/genrec_bench/runs"))
+    parser.add_argument("--data_root", type=Path, default=DATA_ROOT)
+    argv = sys.argv[1:] if argv is None else argv
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.extra = argv[cut + 1 :]  # after `--`: more scripts/train.py arguments, appended to every run
+    if args.dataset == "table":
+        for folder in sorted(RESULTS.iterdir()) if RESULTS.is_dir() else []:
+            results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+            print(f"\n### {folder.name}\n\n{table(results)}\n\n{published(folder.name)}")
+        return
+    if not args.data_root.is_dir():
+        sys.exit(f"{args.data_root} is absent: the benchmarks read the shared real datasets from there")
+    variants, seeds, protocol = DEFAULTS[args.dataset]
+    variants = (args.variants or variants) + (["tiny_clip"] if args.tiny_clip else [])
+    results = [run(args.dataset, v, s, args.protocol or protocol, args) for v in variants for s in args.seeds or seeds]
+    print(f"\n{table(results)}\n\n{published(args.dataset)}")
+
+
+if __name__ == "__main__":
+    main()
