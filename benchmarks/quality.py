@@ -4,7 +4,7 @@
     python benchmarks/quality.py scientific                  # Amazon 2018 Scientific: ID-only, MiniLM content, gate
     python benchmarks/quality.py all_beauty                  # Amazon 2023 All_Beauty (raw 2023 files), 3 seeds
     python benchmarks/quality.py gift_cards --tiny_clip      # Gift Cards with photos, plus an image-path smoke run
-    python benchmarks/quality.py table                       # reprint the rows of every finished run
+    python benchmarks/quality.py table [--summary]           # reprint the rows of every finished run
     python benchmarks/quality.py beauty -- --num_train_epochs 5   # after `--`: extra scripts/train.py arguments
 
 Each dataset is prepared once into `--cache_dir` (the benchmark readers of `genrec_hf.data.benchmark_formats` for
@@ -47,21 +47,23 @@ VARIANTS = {
     "content": ["--item_encoder", MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
 }
-# Dataset -> hyper-parameters (tuned on Beauty's validation split only; see benchmarks/README.md).
+
+
+def hyper(dropout: float, batch_size: int, epochs: int) -> list[str]:
+    """The model and schedule shared by every dataset (d=64, 2 layers, 1 head, 50 items) with its own dropout,
+    batch size and number of epochs."""
+    return ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
+            "--hidden_dropout_prob", str(dropout), "--attention_dropout_prob", str(dropout), "--max_seq_len", "50",
+            "--per_device_train_batch_size", str(batch_size), "--num_train_epochs", str(epochs)]  # fmt: skip
+
+
+# Dataset -> hyper-parameters (chosen on Beauty's validation split only; see benchmarks/README.md).
 HYPER = {
-    "beauty": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
-               "--hidden_dropout_prob", "0.2", "--attention_dropout_prob", "0.2", "--max_seq_len", "50",
-               "--per_device_train_batch_size", "128", "--num_train_epochs", "40"],
-    "scientific": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
-                   "--hidden_dropout_prob", "0.2", "--attention_dropout_prob", "0.2", "--max_seq_len", "50",
-                   "--per_device_train_batch_size", "256", "--num_train_epochs", "20"],
-    "all_beauty": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
-                   "--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5", "--max_seq_len", "50",
-                   "--per_device_train_batch_size", "64", "--num_train_epochs", "40"],
-    "gift_cards": ["--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "1",
-                   "--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5", "--max_seq_len", "50",
-                   "--per_device_train_batch_size", "64", "--num_train_epochs", "40"],
-}  # fmt: skip
+    "beauty": hyper(0.2, 128, 40),
+    "scientific": hyper(0.2, 256, 20),
+    "all_beauty": hyper(0.5, 64, 40),
+    "gift_cards": hyper(0.5, 64, 40),
+}
 DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
     "beauty": (["id"], [0], "all"),
     "scientific": (["id", "content", "gate"], [0], "all"),
@@ -107,6 +109,24 @@ def prepare(dataset: str, cache_dir: Path, data_root: Path) -> Path:
         )  # fmt: skip
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
+    return out
+
+
+def refit_data(data_dir: Path) -> Path:
+    """A copy of prepared data whose train split also holds the valid rows, so each user's training sequence ends
+    with the valid item (the test history): the "refit on train + valid" protocol. Its valid split is then seen in
+    training, so a refit run trains a fixed number of epochs and is judged on test only."""
+    from datasets import concatenate_datasets
+
+    from genrec_hf.data import load_prepared
+    from genrec_hf.data.benchmark_formats import save_prepared
+
+    out = data_dir.with_name(data_dir.name + "_refit")
+    if not (out / "stats.json").is_file():
+        data = load_prepared(data_dir)
+        data.splits["train"] = concatenate_datasets([data.splits["train"], data.splits["valid"]])
+        data.stats = {**data.stats, "refit": "train split = train + valid rows"}
+        save_prepared(data, out)
     return out
 
 
@@ -179,13 +199,19 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
     `args.finalize`, scores the best checkpoint of a run that was stopped instead of training."""
     from genrec_hf.training.cli import train_main
 
-    result_path = RESULTS / dataset / f"{variant}-seed{seed}.json"
+    result_path = RESULTS / dataset / f"{variant}-seed{seed}{'-refit' if args.refit_epochs else ''}.json"
     if result_path.is_file() and not args.force:
         return json.loads(result_path.read_text())
     data_dir = prepare(dataset, args.cache_dir, args.data_root)
+    if args.refit_epochs:
+        data_dir = refit_data(data_dir)
     variant_args = VARIANTS.get(variant) or ["--item_encoder", str(tiny_clip(args.cache_dir)), "--fusion", "content"]
-    run_dir = args.runs_dir / dataset / f"{variant}-seed{seed}"
-    argv = train_argv(dataset, variant_args, data_dir, run_dir, seed, protocol, args.cache_dir, args.extra)
+    run_dir = args.runs_dir / dataset / result_path.stem
+    extra = args.extra
+    if args.refit_epochs:  # no selection on the (now trained-on) valid split: a fixed number of epochs
+        extra = ["--num_train_epochs", str(args.refit_epochs), "--eval_strategy", "no", "--save_strategy", "no",
+                 "--load_best_model_at_end", "false", *extra]  # fmt: skip
+    argv = train_argv(dataset, variant_args, data_dir, run_dir, seed, protocol, args.cache_dir, extra)
     selection = protocol == "exclude"
     if args.finalize:
         model_dir, training = interrupted_training(run_dir)
@@ -201,6 +227,7 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
         protocols.setdefault(protocol_name(exclude), rescore(model_dir, data_dir, exclude, seed))
     result = {
         "dataset": dataset, "variant": variant, "seed": seed, "selection_protocol": protocol_name(selection),
+        "refit_on_valid": bool(args.refit_epochs),
         "command": "python scripts/train.py " + shlex.join(argv), "training": training, "protocols": protocols,
         "train_main_metrics": metrics,
     }  # fmt: skip
@@ -251,6 +278,42 @@ def table(results: list[dict]) -> str:
     return "\n".join([HEADER, *(line for result in results for line in rows(result))])
 
 
+def _summary_cell(tests: list[dict], key: str) -> str:
+    """Mean over seeds (± their standard deviation when several) and the first seed's bootstrap CI."""
+    values = [t[key]["value"] for t in tests]
+    mean = sum(values) / len(values)
+    spread = f" ±{(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5:.4f}" if len(values) > 1 else ""
+    return f"{mean:.4f}{spread} [{tests[0][key]['ci_low']:.4f}, {tests[0][key]['ci_high']:.4f}]"
+
+
+def summary(results: list[dict]) -> str:
+    """One row per variant and protocol over all seeds, the popularity baseline first; commands listed below."""
+    by_variant: dict[str, list[dict]] = {}
+    for result in sorted(results, key=lambda r: r["seed"]):
+        by_variant.setdefault(result["variant"], []).append(result)
+    lines = ["| dataset | variant | protocol | HR@10 | NDCG@10 | MRR | seeds | training time (mean) |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    commands = []
+    groups = [("popularity", by_variant["id"], "popularity")] if "id" in by_variant else []
+    groups += [(VARIANT_NAMES[v], by_variant[v], "test") for v in VARIANT_NAMES if v in by_variant]
+    for name, group, part in groups:
+        seeds = ", ".join(str(r["seed"]) for r in group)
+        minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60
+        stopped = " (stopped early)" if any("stopped" in r["training"] for r in group) else ""
+        for exclude in (False, True):
+            protocol = protocol_name(exclude)
+            tests = [r["protocols"][protocol][part] for r in group]
+            tests = [t["test"] for t in tests] if part == "popularity" else tests
+            cells = [group[0]["dataset"], name, protocol, *(_summary_cell(tests, key) for key, _ in METRICS),
+                     "-" if part == "popularity" else seeds, "-" if part == "popularity" else f"{minutes:.1f} min{stopped}"]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        if part == "test":
+            commands.append(f"- {name}: `{group[0]['command']}` (selection: {group[0]['selection_protocol']})")
+    note = ("Values: mean over seeds (± standard deviation over seeds when several) [95% bootstrap CI over users of "
+            "the first seed].")  # fmt: skip
+    return "\n".join([*lines, "", note, "", "Commands (first seed; other seeds change `--seed` and `--output_dir`):", *commands])
+
+
 def published(dataset: str) -> str:
     lines = ["| published model | R@10 | N@10 | note | source |", "|---|---|---|---|---|"]
     lines += [f"| {m} | {r:.4f} | {n:.4f} | {note} | {src} |" for m, r, n, note, src in PUBLISHED.get(dataset, [])]
@@ -265,6 +328,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--protocol", choices=["all", "exclude"], help="ranking protocol of checkpoint selection")
     parser.add_argument("--tiny_clip", action="store_true", help="also run the tiny random CLIP (image path)")
     parser.add_argument("--force", action="store_true", help="retrain runs whose results exist")
+    parser.add_argument("--summary", action="store_true", help="table: one row per variant over its seeds")
+    parser.add_argument("--refit_epochs", type=int, default=0,
+                        help="train on train + valid for this many epochs (the best epoch of the selection run), "
+                             "no checkpoint selection; reports test only (the valid split is seen in training)")
     parser.add_argument("--finalize", action="store_true",
                         help="score the best checkpoint of runs stopped before their end (no training)")
     parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
@@ -277,7 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.dataset == "table":
         for folder in sorted(RESULTS.iterdir()) if RESULTS.is_dir() else []:
             results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-            print(f"\n### {folder.name}\n\n{table(results)}\n\n{published(folder.name)}")
+            results = [r for r in results if "protocols" in r]  # our runs (the peer run has its own format)
+            if results:
+                print(f"\n### {folder.name}\n\n{summary(results) if args.summary else table(results)}\n\n{published(folder.name)}")
         return
     if not args.data_root.is_dir():
         sys.exit(f"{args.data_root} is absent: the benchmarks read the shared real datasets from there")
