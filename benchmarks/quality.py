@@ -6,6 +6,8 @@
     python benchmarks/quality.py gift_cards --tiny_clip      # Gift Cards with photos, plus an image-path smoke run
     python benchmarks/quality.py table [--summary]           # reprint the rows of every finished run
     python benchmarks/quality.py beauty -- --num_train_epochs 5   # after `--`: extra scripts/train.py arguments
+    python benchmarks/quality.py beauty --finalize           # score the best checkpoint of a run stopped early
+    python benchmarks/quality.py beauty --refit_epochs 20    # refit on train + valid for 20 epochs, test only
 
 Each dataset is prepared once into `--cache_dir` (the benchmark readers of `genrec_hf.data.benchmark_formats` for
 the published files, `prepare_dataset` for the 2023-schema raw files), then every variant is trained by
@@ -14,8 +16,9 @@ trained under one ranking protocol (all catalog items ranked, or the user's hist
 selection uses valid NDCG@10 under that protocol) and its saved best model is re-scored under the other protocol,
 so every run reports both. The popularity row is the baseline every run computes on the same split.
 
-Rows go to stdout and to `benchmarks/results/<dataset>/<variant>-seed<k>.json` (the run's `metrics.json` plus the
-other protocol and the command), which the `table` command reads back. Runs whose metrics exist are not retrained
+Rows go to stdout and to `benchmarks/results/<dataset>/<variant>-seed<k>[-refit].json` (the run's `metrics.json`,
+the report of both protocols and the command), which the `table` command reads back. A run stopped before its last
+epoch (a time budget) is scored from its best checkpoint by `--finalize`; its row says so. Runs whose metrics exist are not retrained
 (`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the per-epoch validation) on the
 machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
 """
@@ -244,6 +247,11 @@ VARIANT_NAMES = {"id": "ID-only", "content": "content (MiniLM)", "gate": "gated 
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 
+def display_name(result: dict) -> str:
+    refit = f", refit on train + valid ({result['training']['epochs']:.0f} epochs)" if result.get("refit_on_valid") else ""
+    return VARIANT_NAMES[result["variant"]] + refit
+
+
 def rows(result: dict) -> list[str]:
     """Markdown rows of one result: the model under both protocols, then (ID-only runs) the popularity baseline."""
     training = result["training"]
@@ -256,10 +264,10 @@ def rows(result: dict) -> list[str]:
         test = result["protocols"][protocol]["test"]
         selected = protocol == result["selection_protocol"]
         command = f"`{result['command']}`" if selected else "same model, re-scored"
-        cells = [result["dataset"], VARIANT_NAMES[result["variant"]], protocol + (" (selection)" if selected else ""),
+        cells = [result["dataset"], display_name(result), protocol + (" (selection)" if selected and not result.get("refit_on_valid") else ""),
                  *(_cell(test[key]) for key, _ in METRICS), str(result["seed"]), time_cell, command]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    if result["variant"] == "id":
+    if result["variant"] == "id" and not result.get("refit_on_valid"):
         for exclude in (False, True):
             test = result["protocols"][protocol_name(exclude)]["popularity"]["test"]
             cells = [result["dataset"], "popularity", protocol_name(exclude), *(_cell(test[k]) for k, _ in METRICS),
@@ -290,16 +298,18 @@ def summary(results: list[dict]) -> str:
     """One row per variant and protocol over all seeds, the popularity baseline first; commands listed below."""
     by_variant: dict[str, list[dict]] = {}
     for result in sorted(results, key=lambda r: r["seed"]):
-        by_variant.setdefault(result["variant"], []).append(result)
+        by_variant.setdefault(result["variant"] + ("-refit" if result.get("refit_on_valid") else ""), []).append(result)
     lines = ["| dataset | variant | protocol | HR@10 | NDCG@10 | MRR | seeds | training time (mean) |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     commands = []
     groups = [("popularity", by_variant["id"], "popularity")] if "id" in by_variant else []
-    groups += [(VARIANT_NAMES[v], by_variant[v], "test") for v in VARIANT_NAMES if v in by_variant]
+    groups += [(display_name(by_variant[v][0]), by_variant[v], "test")
+               for v in (k + refit for k in VARIANT_NAMES for refit in ("", "-refit")) if v in by_variant]  # fmt: skip
     for name, group, part in groups:
         seeds = ", ".join(str(r["seed"]) for r in group)
         minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60
-        stopped = " (stopped early)" if any("stopped" in r["training"] for r in group) else ""
+        stopped = "".join(f", stopped after {r['training']['epochs_completed']:.0f} epochs (time budget)"
+                          for r in group[:1] if "stopped" in r["training"])  # fmt: skip
         for exclude in (False, True):
             protocol = protocol_name(exclude)
             tests = [r["protocols"][protocol][part] for r in group]
@@ -308,7 +318,8 @@ def summary(results: list[dict]) -> str:
                      "-" if part == "popularity" else seeds, "-" if part == "popularity" else f"{minutes:.1f} min{stopped}"]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         if part == "test":
-            commands.append(f"- {name}: `{group[0]['command']}` (selection: {group[0]['selection_protocol']})")
+            selection = "fixed epochs, no selection" if group[0].get("refit_on_valid") else f"selection: {group[0]['selection_protocol']}"
+            commands.append(f"- {name}: `{group[0]['command']}` ({selection})")
     note = ("Values: mean over seeds (± standard deviation over seeds when several) [95% bootstrap CI over users of "
             "the first seed].")  # fmt: skip
     return "\n".join([*lines, "", note, "", "Commands (first seed; other seeds change `--seed` and `--output_dir`):", *commands])

@@ -138,7 +138,7 @@ def load_unisrec(
     users, items = _index(directory / f"{name}.user2index"), _index(directory / f"{name}.item2index")
     texts = {asin: text.strip() for asin, text in _read_atomic(directory / f"{name}.text")}
     columns = {split: {column: [] for column in SPLIT_COLUMNS} for split in SPLIT_NAMES}
-    firsts: dict[str, str] = {}
+    firsts: dict[str, tuple[int, str]] = {}  # user -> (length, first item) of the shortest history
     targets: dict[str, list[tuple[int, int, int, str]]] = {}
     for order, split in enumerate(SPLIT_NAMES):
         path = directory / f"{name}.{split}.inter"
