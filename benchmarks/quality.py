@@ -47,6 +47,9 @@ COMMON = [
 # Variant -> model arguments. ID-only turns ID-dropout off: with no content, a dropped ID is a zero vector.
 VARIANTS = {
     "id": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0"],
+    # the same model trained against in-batch targets + 256 uniform items with the log-Q correction
+    "id_sampled": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0",
+                   "--loss_negatives", "sampled", "--num_sampled_negatives", "256"],  # fmt: skip
     "content": ["--item_encoder", MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
 }
@@ -243,7 +246,8 @@ def _cell(metric: dict) -> str:
     return f"{metric['value']:.4f} [{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
 
 
-VARIANT_NAMES = {"id": "ID-only", "content": "content (MiniLM)", "gate": "gated fusion (MiniLM)",
+VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-batch + 256 uniform, log-Q)",
+                 "content": "content (MiniLM)", "gate": "gated fusion (MiniLM)",
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 
