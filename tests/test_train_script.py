@@ -129,3 +129,18 @@ def test_accelerate_launch_runs_the_script_in_one_process(tmp_path):
     assert metrics["model"]["fusion"] == "id"
     assert "Test metrics" in result.stdout
     assert (out / "model.safetensors").exists()
+
+
+def test_report_to_tensorboard_logs_training_loss_and_valid_metrics(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    out = tmp_path / "run"
+    argv = [
+        "--synthetic", "--item_encoder", "none", "--fusion", "id", "--output_dir", str(out), "--num_train_epochs", "1",
+        "--hidden_size", "16", "--max_seq_len", "10", "--bootstrap_samples", "20", "--logging_steps", "1",
+        "--report_to", "tensorboard", "--use_cpu", "--dataloader_pin_memory", "false", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    train_main(argv)
+    (events_file,) = out.glob("runs/*/events.out.tfevents.*")
+    events = event_accumulator.EventAccumulator(str(events_file))
+    events.Reload()
+    assert {"train/loss", "eval/ndcg@10"} <= set(events.Tags()["scalars"])
