@@ -192,6 +192,8 @@ def _card_context(model: GenRecModel, processor: GenRecProcessor, metrics: Mappi
             "hidden_size": config.hidden_size,
             "num_attention_heads": config.num_attention_heads,
             "max_seq_len": config.max_seq_len,
+            "loss_negatives": config.loss_negatives,
+            "num_sampled_negatives": config.num_sampled_negatives,
         },
         "data": {
             "name": data.get("name"),

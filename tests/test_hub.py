@@ -338,6 +338,14 @@ def test_card_without_metrics_says_untrained(tiny_model, tiny_processor):
     assert "| HR@10 |" not in readme and "95% CI" not in readme
 
 
+def test_card_names_the_negatives_the_model_was_trained_against(tiny_config, make_tiny_model, tiny_processor):
+    full = str(build_model_card(make_tiny_model(tiny_config()), tiny_processor))
+    assert "predicts its\n  next item against the whole catalog." in full
+    sampled = make_tiny_model(tiny_config(loss_negatives="sampled", num_sampled_negatives=64))
+    card = str(build_model_card(sampled, tiny_processor))
+    assert "next item against the batch's targets and 64 uniformly sampled items, with the log-Q correction." in card
+
+
 def test_card_omits_base_model_for_a_local_encoder(tiny_config, make_tiny_model, tiny_processor, tiny_clip_path):
     model = make_tiny_model(tiny_config(item_encoder_name_or_path=str(tiny_clip_path), fusion="id"))
     meta = front_matter(str(build_model_card(model, tiny_processor, extra_tags=["beauty"], license="mit")))
