@@ -94,6 +94,7 @@ TRAINING_DEFAULTS = {
     "per_device_eval_batch_size": 256,
     "weight_decay": 0.0,
     "warmup_steps": 0,
+    "dataloader_pin_memory": torch.accelerator.is_available(),  # without an accelerator, pinning only warns
 }
 
 
