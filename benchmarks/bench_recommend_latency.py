@@ -83,8 +83,16 @@ def worker(size: int, dim: int, method: str, args) -> dict:
         torch.set_num_threads(args.threads)
     baseline = rss_mb()
     torch.manual_seed(0)
-    config = GenRecConfig(num_items=size, hidden_size=dim, num_attention_heads=2, num_hidden_layers=2,
-                          fusion="id", text_feature_dim=0, image_feature_dim=0, max_seq_len=50)
+    config = GenRecConfig(
+        num_items=size,
+        hidden_size=dim,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        fusion="id",
+        text_feature_dim=0,
+        image_feature_dim=0,
+        max_seq_len=50,
+    )
     model = GenRecModel(config).eval()
     vectors = F.normalize(torch.randn(size + 1, dim), dim=-1)
     catalog = ItemCatalog(vectors, parent_asins=[], titles=[])
@@ -111,8 +119,11 @@ def worker(size: int, dim: int, method: str, args) -> dict:
     many = histories(args.batch)
     batched = timed(lambda: run(*many), args.budget_s, min_runs=3, max_runs=50)
     result.update(
-        p50_ms=1e3 * statistics.median(single), p99_ms=1e3 * percentile(single, 99), single_runs=len(single),
-        users_per_s=args.batch / statistics.median(batched), peak_rss_mb=peak_rss_mb(),
+        p50_ms=1e3 * statistics.median(single),
+        p99_ms=1e3 * percentile(single, 99),
+        single_runs=len(single),
+        users_per_s=args.batch / statistics.median(batched),
+        peak_rss_mb=peak_rss_mb(),
         rss_growth_mb=peak_rss_mb() - baseline,
     )
     return result
@@ -127,10 +138,14 @@ def run_worker(size: int, dim: int, method: str, argv: list[str]) -> dict:
 
 
 def format_table(rows: list[dict], bandwidth: float, bandwidth_one_thread: float, args) -> str:
-    header = (f"{'items':>9} {'d':>4} {'method':<6} {'catalog':>9} {'BW bound':>9} {'p50':>9} {'p99':>9} "
-              f"{'batch':>11} {'recall@10':>9} {'peak RSS':>9} {'RSS +':>8}  index")
-    units = (f"{'':>9} {'':>4} {'':<6} {'MiB':>9} {'ms':>9} {'ms':>9} {'ms':>9} "
-             f"{'users/s':>11} {'':>9} {'MiB':>9} {'MiB':>8}")
+    header = (
+        f"{'items':>9} {'d':>4} {'method':<6} {'catalog':>9} {'BW bound':>9} {'p50':>9} {'p99':>9} "
+        f"{'batch':>11} {'recall@10':>9} {'peak RSS':>9} {'RSS +':>8}  index"
+    )
+    units = (
+        f"{'':>9} {'':>4} {'':<6} {'MiB':>9} {'ms':>9} {'ms':>9} {'ms':>9} "
+        f"{'users/s':>11} {'':>9} {'MiB':>9} {'MiB':>8}"
+    )
     lines = [header, units]
     for row in rows:
         if "error" in row:
@@ -192,7 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(rows, bandwidth, bandwidth_one_thread, args))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"bandwidth_gbs": bandwidth, "bandwidth_one_thread_gbs": bandwidth_one_thread, "rows": rows}, handle, indent=2)
+            json.dump(
+                {"bandwidth_gbs": bandwidth, "bandwidth_one_thread_gbs": bandwidth_one_thread, "rows": rows},
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

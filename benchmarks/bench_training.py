@@ -68,7 +68,9 @@ def step_flops(config: GenRecConfig, batch: dict) -> float:
 def run(config, sequences, batch_size, steps, bucketed, bf16) -> dict:
     torch.manual_seed(0)
     model = GenRecModel(config)
-    model.set_item_features(torch.nn.functional.normalize(torch.randn(config.num_items, config.text_feature_dim), dim=-1))
+    model.set_item_features(
+        torch.nn.functional.normalize(torch.randn(config.num_items, config.text_feature_dim), dim=-1)
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i])) if bucketed else list(range(len(sequences)))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -99,13 +101,21 @@ def main() -> None:
     args = parser.parse_args()
     sequences, num_items = beauty_sequences(args.beauty, max_seq_len=50)
     config = GenRecConfig(
-        num_items=num_items, hidden_size=args.hidden_size, num_attention_heads=2, max_seq_len=50,
-        text_feature_dim=384, image_feature_dim=0, hidden_dropout_prob=0.2, attention_dropout_prob=0.2,
+        num_items=num_items,
+        hidden_size=args.hidden_size,
+        num_attention_heads=2,
+        max_seq_len=50,
+        text_feature_dim=384,
+        image_feature_dim=0,
+        hidden_dropout_prob=0.2,
+        attention_dropout_prob=0.2,
     )
     fp32_peak, bf16_peak = matmul_peak_gflops(torch.float32), matmul_peak_gflops(torch.bfloat16)
     mean_length = sum(len(s) - 1 for s in sequences) / len(sequences)
-    print(f"{len(sequences)} training sequences, mean {mean_length:.1f} positions, {num_items} items, "
-          f"d={args.hidden_size}, batch {args.batch_size}, {torch.get_num_threads()} threads")
+    print(
+        f"{len(sequences)} training sequences, mean {mean_length:.1f} positions, {num_items} items, "
+        f"d={args.hidden_size}, batch {args.batch_size}, {torch.get_num_threads()} threads"
+    )
     print(f"matmul peak measured now: fp32 {fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s\n")
     sampled = GenRecConfig.from_dict({**config.to_dict(), "loss_negatives": "sampled"})
     print("| batching | precision | negatives | sequences/s | achieved GFLOP/s | fraction of peak |")
@@ -119,8 +129,10 @@ def main() -> None:
         result = run(run_config, sequences, args.batch_size, args.steps, bucketed, bf16)
         peak = bf16_peak if bf16 else fp32_peak
         negatives = "full catalog" if run_config.loss_negatives == "full" else "in-batch + 1,024 uniform"
-        print(f"| {name} | {'bf16 autocast' if bf16 else 'fp32'} | {negatives} | {result['seq_per_s']:.0f} | "
-              f"{result['gflops']:.1f} | {result['gflops'] / peak:.1%} |")
+        print(
+            f"| {name} | {'bf16 autocast' if bf16 else 'fp32'} | {negatives} | {result['seq_per_s']:.0f} | "
+            f"{result['gflops']:.1f} | {result['gflops'] / peak:.1%} |"
+        )
     print(f"\npeak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

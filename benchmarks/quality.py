@@ -18,9 +18,9 @@ so every run reports both. The popularity row is the baseline every run computes
 
 Rows go to stdout and to `benchmarks/results/<dataset>/<variant>-seed<k>[-refit].json` (the run's `metrics.json`,
 the report of both protocols and the command), which the `table` command reads back. A run stopped before its last
-epoch (a time budget) is scored from its best checkpoint by `--finalize`; its row says so. Runs whose metrics exist are not retrained
-(`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the per-epoch validation) on the
-machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
+epoch (a time budget) is scored from its best checkpoint by `--finalize`; its row says so. Runs whose metrics exist
+are not retrained (`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the per-epoch
+validation) on the machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
 """
 
 from __future__ import annotations
@@ -48,8 +48,18 @@ COMMON = [
 VARIANTS = {
     "id": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0"],
     # the same model trained against in-batch targets + 256 uniform items with the log-Q correction
-    "id_sampled": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0",
-                   "--loss_negatives", "sampled", "--num_sampled_negatives", "256"],  # fmt: skip
+    "id_sampled": [
+        "--item_encoder",
+        "none",
+        "--fusion",
+        "id",
+        "--id_dropout",
+        "0",
+        "--loss_negatives",
+        "sampled",
+        "--num_sampled_negatives",
+        "256",
+    ],  # fmt: skip
     "content": ["--item_encoder", MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
 }
@@ -228,7 +238,8 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
         start = time.perf_counter()
         metrics = train_main(argv)
         model_dir, training = run_dir, {**metrics["training"], "wall_s": time.perf_counter() - start}
-        protocols = {protocol_name(selection): {k: metrics[k] for k in ("valid", "test", "test_warm", "test_cold", "popularity")}}  # fmt: skip
+        parts = ("valid", "test", "test_warm", "test_cold", "popularity")
+        protocols = {protocol_name(selection): {k: metrics[k] for k in parts}}
     for exclude in (False, True):
         protocols.setdefault(protocol_name(exclude), rescore(model_dir, data_dir, exclude, seed))
     result = {
@@ -252,7 +263,9 @@ VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-ba
 
 
 def display_name(result: dict) -> str:
-    refit = f", refit on train + valid ({result['training']['epochs']:.0f} epochs)" if result.get("refit_on_valid") else ""
+    refit = (
+        f", refit on train + valid ({result['training']['epochs']:.0f} epochs)" if result.get("refit_on_valid") else ""
+    )
     return VARIANT_NAMES[result["variant"]] + refit
 
 
@@ -268,8 +281,15 @@ def rows(result: dict) -> list[str]:
         test = result["protocols"][protocol]["test"]
         selected = protocol == result["selection_protocol"]
         command = f"`{result['command']}`" if selected else "same model, re-scored"
-        cells = [result["dataset"], display_name(result), protocol + (" (selection)" if selected and not result.get("refit_on_valid") else ""),
-                 *(_cell(test[key]) for key, _ in METRICS), str(result["seed"]), time_cell, command]  # fmt: skip
+        cells = [
+            result["dataset"],
+            display_name(result),
+            protocol + (" (selection)" if selected and not result.get("refit_on_valid") else ""),
+            *(_cell(test[key]) for key, _ in METRICS),
+            str(result["seed"]),
+            time_cell,
+            command,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if result["variant"] == "id" and not result.get("refit_on_valid"):
         for exclude in (False, True):
@@ -281,8 +301,8 @@ def rows(result: dict) -> list[str]:
 
 
 HEADER = (
-    "| dataset | variant | protocol | HR@10 [95% CI] | NDCG@10 [95% CI] | MRR [95% CI] | seed | training time | command |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| dataset | variant | protocol | HR@10 [95% CI] | NDCG@10 [95% CI] | MRR [95% CI] | seed | training time "
+    "| command |\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -318,15 +338,27 @@ def summary(results: list[dict]) -> str:
             protocol = protocol_name(exclude)
             tests = [r["protocols"][protocol][part] for r in group]
             tests = [t["test"] for t in tests] if part == "popularity" else tests
-            cells = [group[0]["dataset"], name, protocol, *(_summary_cell(tests, key) for key, _ in METRICS),
-                     "-" if part == "popularity" else seeds, "-" if part == "popularity" else f"{minutes:.1f} min{stopped}"]  # fmt: skip
+            cells = [
+                group[0]["dataset"],
+                name,
+                protocol,
+                *(_summary_cell(tests, key) for key, _ in METRICS),
+                "-" if part == "popularity" else seeds,
+                "-" if part == "popularity" else f"{minutes:.1f} min{stopped}",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         if part == "test":
-            selection = "fixed epochs, no selection" if group[0].get("refit_on_valid") else f"selection: {group[0]['selection_protocol']}"
+            selection = (
+                "fixed epochs, no selection"
+                if group[0].get("refit_on_valid")
+                else f"selection: {group[0]['selection_protocol']}"
+            )
             commands.append(f"- {name}: `{group[0]['command']}` ({selection})")
     note = ("Values: mean over seeds (± standard deviation over seeds when several) [95% bootstrap CI over users of "
             "the first seed].")  # fmt: skip
-    return "\n".join([*lines, "", note, "", "Commands (first seed; other seeds change `--seed` and `--output_dir`):", *commands])
+    return "\n".join(
+        [*lines, "", note, "", "Commands (first seed; other seeds change `--seed` and `--output_dir`):", *commands]
+    )
 
 
 def published(dataset: str) -> str:
@@ -339,16 +371,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=[*DEFAULTS, "table"])
     parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, "tiny_clip"], help="default: per dataset")
-    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 (Beauty, Scientific) or 0 1 2 (the small 2023 sets)")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, help="default: 0 (Beauty, Scientific) or 0 1 2 (the small 2023 sets)"
+    )
     parser.add_argument("--protocol", choices=["all", "exclude"], help="ranking protocol of checkpoint selection")
     parser.add_argument("--tiny_clip", action="store_true", help="also run the tiny random CLIP (image path)")
     parser.add_argument("--force", action="store_true", help="retrain runs whose results exist")
     parser.add_argument("--summary", action="store_true", help="table: one row per variant over its seeds")
-    parser.add_argument("--refit_epochs", type=int, default=0,
-                        help="train on train + valid for this many epochs (the best epoch of the selection run), "
-                             "no checkpoint selection; reports test only (the valid split is seen in training)")
-    parser.add_argument("--finalize", action="store_true",
-                        help="score the best checkpoint of runs stopped before their end (no training)")
+    parser.add_argument(
+        "--refit_epochs",
+        type=int,
+        default=0,
+        help="train on train + valid for this many epochs (the best epoch of the selection run), "
+        "no checkpoint selection; reports test only (the valid split is seen in training)",
+    )
+    parser.add_argument(
+        "--finalize",
+        action="store_true",
+        help="score the best checkpoint of runs stopped before their end (no training)",
+    )
     parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
     parser.add_argument("--runs_dir", type=Path, default=Path("/tmp/genrec_bench/runs"))
     parser.add_argument("--data_root", type=Path, default=DATA_ROOT)
@@ -361,7 +402,8 @@ def main(argv: list[str] | None = None) -> None:
             results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
             results = [r for r in results if "protocols" in r]  # our runs (the peer run has its own format)
             if results:
-                print(f"\n### {folder.name}\n\n{summary(results) if args.summary else table(results)}\n\n{published(folder.name)}")
+                rows_text = summary(results) if args.summary else table(results)
+                print(f"\n### {folder.name}\n\n{rows_text}\n\n{published(folder.name)}")
         return
     if not args.data_root.is_dir():
         sys.exit(f"{args.data_root} is absent: the benchmarks read the shared real datasets from there")

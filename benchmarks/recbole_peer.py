@@ -72,7 +72,9 @@ def bootstrap(values: np.ndarray, samples: int = 1000, seed: int = 0) -> tuple[f
 def metrics(ranks: np.ndarray) -> dict:
     hit = ranks <= 10
     per_user = {"hr@10": hit.astype(float), "ndcg@10": np.where(hit, 1 / np.log2(ranks + 1), 0.0), "mrr": 1 / ranks}
-    return {k: {"value": float(v.mean()), **dict(zip(("ci_low", "ci_high"), bootstrap(v)))} for k, v in per_user.items()}
+    return {
+        k: {"value": float(v.mean()), **dict(zip(("ci_low", "ci_high"), bootstrap(v)))} for k, v in per_user.items()
+    }
 
 
 @torch.no_grad()
@@ -106,9 +108,14 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model_file", type=Path,
-                        help="score this saved RecBole checkpoint (of a run stopped early) instead of training")
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "recbole" / "sasrec-seed0.json")
+    parser.add_argument(
+        "--model_file",
+        type=Path,
+        help="score this saved RecBole checkpoint (of a run stopped early) instead of training",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "recbole" / "sasrec-seed0.json"
+    )
     args = parser.parse_args()
 
     from recbole.config import Config
@@ -146,7 +153,9 @@ def main() -> None:
     }  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, default=float))
-    print(json.dumps({k: result[k] for k in ("users", "items", "interactions", "train_s", "recbole_test")}, default=float))
+    print(
+        json.dumps({k: result[k] for k in ("users", "items", "interactions", "train_s", "recbole_test")}, default=float)
+    )
     for protocol, values in ours.items():
         cells = " | ".join(f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]" for m in values.values())
         minutes = f"{train_s / 60:.1f} min" if train_s else "see the training log"

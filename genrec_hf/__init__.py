@@ -8,10 +8,10 @@ from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_genrec import GenRecConfig
 from .hub import build_model_card, publish, save_for_hub
+from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 from .item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
 from .processing_genrec import GenRecProcessor, UnknownItemError
-from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 
 __version__ = "0.1.0"
 

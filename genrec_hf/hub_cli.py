@@ -57,8 +57,10 @@ def push_to_hub_main(argv: list[str] | None = None) -> int:
         **card_kwargs,
     )
     print(f"published {commit.pr_url or commit.commit_url}")
-    print(f"load it pinned: AutoModel.from_pretrained({commit.repo_url.repo_id!r}, revision={commit.oid!r}, "
-          "trust_remote_code=True)")
+    print(
+        f"load it pinned: AutoModel.from_pretrained({commit.repo_url.repo_id!r}, revision={commit.oid!r}, "
+        "trust_remote_code=True)"
+    )
     return 0
 
 

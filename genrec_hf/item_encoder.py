@@ -1,8 +1,8 @@
 """Item encoders: a frozen CLIP (text + image) or a sentence encoder (text, mean pooling) that embed item content."""
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +42,11 @@ class ItemFeatures:
         return len(self.text_features)
 
     def as_dict(self) -> dict[str, torch.Tensor]:
-        return {"text_features": self.text_features, "image_features": self.image_features, "image_mask": self.image_mask}
+        return {
+            "text_features": self.text_features,
+            "image_features": self.image_features,
+            "image_mask": self.image_mask,
+        }
 
 
 class ItemEncoder:
@@ -63,7 +67,9 @@ class ItemEncoder:
         self.source = resolve_encoder_path(name_or_path)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs) -> "ItemEncoder":
+    def from_pretrained(
+        cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs
+    ) -> "ItemEncoder":
         """Loads a CLIP or sentence encoder; the type is read from its config when not given."""
         source = resolve_encoder_path(name_or_path)
         if encoder_type is None:

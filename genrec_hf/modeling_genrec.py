@@ -64,7 +64,9 @@ class GenRecItemTower(nn.Module):
         self.id_dropout = config.id_dropout
         hidden = config.hidden_size
         uses_content = config.fusion != "id"
-        self.text_proj = nn.Linear(config.text_feature_dim, hidden) if uses_content and config.text_feature_dim else None
+        self.text_proj = (
+            nn.Linear(config.text_feature_dim, hidden) if uses_content and config.text_feature_dim else None
+        )
         self.image_proj = (
             nn.Linear(config.image_feature_dim, hidden) if uses_content and config.image_feature_dim else None
         )

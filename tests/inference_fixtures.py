@@ -37,30 +37,44 @@ def content_features(cluster: int, count: int, seed: int, noise: float = 0.3) ->
 
 
 def item_records() -> list[dict]:
-    return [{"parent_asin": a, "title": f"{'alpha' if a[0] == 'A' else 'beta'} gadget {a[1:]}",
-             "store": f"store {a[0]}"} for a in VOCAB]
+    return [
+        {"parent_asin": a, "title": f"{'alpha' if a[0] == 'A' else 'beta'} gadget {a[1:]}", "store": f"store {a[0]}"}
+        for a in VOCAB
+    ]
 
 
 def train_tiny_model(folder: Path, clip_path: Path, steps: int = 120) -> Path:
     """Trains the two-cluster model and saves model, processor and the item table (`items.jsonl`) in `folder`."""
     torch.manual_seed(0)
     config = GenRecConfig(
-        num_items=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, max_seq_len=MAX_SEQ_LEN,
-        text_feature_dim=FEATURE_DIM, image_feature_dim=FEATURE_DIM, fusion="gate", id_dropout=0.5,
-        hidden_dropout_prob=0.0, attention_dropout_prob=0.0, item_encoder_name_or_path=str(clip_path),
+        num_items=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_seq_len=MAX_SEQ_LEN,
+        text_feature_dim=FEATURE_DIM,
+        image_feature_dim=FEATURE_DIM,
+        fusion="gate",
+        id_dropout=0.5,
+        hidden_dropout_prob=0.0,
+        attention_dropout_prob=0.0,
+        item_encoder_name_or_path=str(clip_path),
         item_encoder_type="clip",
     )
     model = GenRecModel(config)
     features = [content_features(c, CLUSTER_SIZE, seed=c) for c in (0, 1)]
-    model.set_item_features(*(torch.cat([getattr(f, n) for f in features]) for n in
-                              ("text_features", "image_features", "image_mask")))
+    model.set_item_features(
+        *(torch.cat([getattr(f, n) for f in features]) for n in ("text_features", "image_features", "image_mask"))
+    )
     model.set_item_popularity(torch.arange(len(VOCAB), 0, -1, dtype=torch.float))
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     generator = torch.Generator().manual_seed(1)
     model.train()
     for _ in range(steps):
         cluster = torch.randint(0, 2, (32, 1), generator=generator)
-        sequences = cluster * CLUSTER_SIZE + 1 + torch.randint(0, CLUSTER_SIZE, (32, MAX_SEQ_LEN + 1), generator=generator)
+        sequences = (
+            cluster * CLUSTER_SIZE + 1 + torch.randint(0, CLUSTER_SIZE, (32, MAX_SEQ_LEN + 1), generator=generator)
+        )
         loss = model(item_ids=sequences[:, :-1], labels=sequences[:, 1:]).loss
         optimizer.zero_grad()
         loss.backward()

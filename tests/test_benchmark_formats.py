@@ -66,7 +66,8 @@ def test_scientific_keeps_the_given_splits(scientific):
     assert stats["interactions"] == 59_427  # first item + one target per .inter row: 8,442 + 34,101 + 2 x 8,442
     assert stats["rows"] == {"train": 34_101, "valid": 8_442, "test": 8_442}
     users = dict(line.rstrip("\n").split("\t") for line in (SCIENTIFIC / "Scientific.user2index").open())
-    items = {index: asin for asin, index in (line.rstrip("\n").split("\t") for line in (SCIENTIFIC / "Scientific.item2index").open())}  # fmt: skip
+    item_lines = (SCIENTIFIC / "Scientific.item2index").open()
+    items = {index: asin for asin, index in (line.rstrip("\n").split("\t") for line in item_lines)}
     first = (SCIENTIFIC / "Scientific.test.inter").open().readlines()[1].rstrip("\n").split("\t")
     row = scientific.splits["test"][0]
     reverse_users = {index: user for user, index in users.items()}
@@ -75,7 +76,7 @@ def test_scientific_keeps_the_given_splits(scientific):
     # valid target + valid history = test history (histories truncated to 50 keep their most recent items)
     valid = {u: (h, t) for u, h, t in zip(*(scientific.splits["valid"][c] for c in ("user_id", "history", "target")))}
     for user, history in zip(scientific.splits["test"]["user_id"], scientific.splits["test"]["history"]):
-        assert history == [*valid[user][0], valid[user][1]][-len(history):]
+        assert history == [*valid[user][0], valid[user][1]][-len(history) :]
 
 
 @needs_scientific

@@ -5,12 +5,11 @@ import http.server
 import threading
 
 import pytest
+from test_data_validation import meta, review, write_gz
 
 from genrec_hf.data import fetch_images, prepare_dataset
 from genrec_hf.data.images import cache_path
 from genrec_hf.data.items import image_url
-
-from test_data_validation import meta, review, write_gz
 
 
 @pytest.fixture

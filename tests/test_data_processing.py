@@ -2,11 +2,11 @@
 
 import logging
 
+from test_data_validation import meta, review, write_gz
+
 from genrec_hf.data import load_prepared, prepare_dataset
 from genrec_hf.data.processing import TIMESTAMP_CUTS, Interactions, deduplicate, k_core
 from genrec_hf.data.readers import Interaction, category_of, expand_paths
-
-from test_data_validation import meta, review, write_gz
 
 T1, T2 = TIMESTAMP_CUTS
 
@@ -81,7 +81,6 @@ def test_second_identical_prepare_does_no_work(tmp_path, monkeypatch, caplog):
     assert load_prepared(tmp_path / "out").items["parent_asin"] == ["A", "B", "C"]
     changed = prepare_dataset(reviews, metas, tmp_path / "out", kcore=3)
     assert changed.stats["fingerprint"] != first.stats["fingerprint"] and changed.stats["kcore"] == 3
-
 
 
 def test_empty_k_core_saves_and_loads(tmp_path):

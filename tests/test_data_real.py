@@ -90,8 +90,14 @@ def test_gift_cards_5core_and_local_photos():
 def test_cli_on_all_beauty_writes_splits_and_matching_stats(tmp_path, capsys):
     raw = BEAUTY / "raw"
     stats = prepare_data_main(
-        ["--reviews", str(raw / "All_Beauty.jsonl.gz"), "--meta", str(raw / "meta_*.jsonl.gz"),
-         "--output_dir", str(tmp_path)]  # fmt: skip
+        [
+            "--reviews",
+            str(raw / "All_Beauty.jsonl.gz"),
+            "--meta",
+            str(raw / "meta_*.jsonl.gz"),
+            "--output_dir",
+            str(tmp_path),
+        ]  # fmt: skip
     )
     assert (stats["users"], stats["items"], stats["interactions"]) == (253, 356, 2535)
     assert "users 253, items 356, interactions 2,535" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import TINY, build_tiny_model
 from huggingface_hub import CommitInfo, HfApi, RepoUrl
 from transformers import AutoModel, AutoProcessor
 
@@ -26,8 +27,6 @@ import genrec_hf  # noqa: F401  (registers the Auto classes)
 from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor
 from genrec_hf.hub import CARD_TEMPLATE, build_model_card, publish, save_for_hub
 from genrec_hf.hub_cli import push_to_hub_main
-
-from conftest import TINY, build_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_SentinelSecretToken0123456789abcdef"
@@ -50,12 +49,22 @@ def fake_metrics() -> dict:
         "data": {
             "name": "All_Beauty",
             "split": "leave_one_out",
-            "stats": {"users": 253, "items": 356, "interactions": 2535, "avg_seq_len": 10.02,
-                      "median_seq_len": 8, "density": 0.0281, "synthetic": False},
+            "stats": {
+                "users": 253,
+                "items": 356,
+                "interactions": 2535,
+                "avg_seq_len": 10.02,
+                "median_seq_len": 8,
+                "density": 0.0281,
+                "synthetic": False,
+            },
         },
-        "protocol": {"ranking": "full catalog", "exclude_history": False,
-                     "ties": "expected rank under random tie-breaking",
-                     "ci": "95% percentile bootstrap over users (1000 resamples)"},
+        "protocol": {
+            "ranking": "full catalog",
+            "exclude_history": False,
+            "ties": "expected rank under random tie-breaking",
+            "ci": "95% percentile bootstrap over users (1000 resamples)",
+        },
         "valid": section(0.11, ci=False),
         "test": section(0.21, ci=True),
         "test_warm": {"count": 200, **section(0.31, ci=True)},
@@ -165,8 +174,17 @@ def hub(monkeypatch, tmp_path) -> HubRecorder:
 
 
 EXPECTED_FILES = {
-    "README.md", "config.json", "configuration_genrec.py", "losses_genrec.py", "metrics.json", "model.safetensors",
-    "modeling_genrec.py", "processing_genrec.py", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+    "README.md",
+    "config.json",
+    "configuration_genrec.py",
+    "losses_genrec.py",
+    "metrics.json",
+    "model.safetensors",
+    "modeling_genrec.py",
+    "processing_genrec.py",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
 }
 FROM_TRAINED_DIR = EXPECTED_FILES | {"training_curves.png"}  # carried along; training_args.bin is not
 
@@ -224,14 +242,16 @@ def test_save_for_hub_folder(tmp_path, tiny_model, tiny_processor):
     assert recommend_json(model, processor) == recommend_json(tiny_model, tiny_processor)
 
 
-def test_dry_run_folder_loads_and_recommends_without_genrec_hf(monkeypatch, trained_dir, tmp_path, tiny_model,
-                                                                tiny_processor):
+def test_dry_run_folder_loads_and_recommends_without_genrec_hf(
+    monkeypatch, trained_dir, tmp_path, tiny_model, tiny_processor
+):
     """Acceptance: `scripts/push_to_hub.py --dry_run` on a trained folder writes a folder that a clean Python
     (genrec_hf not importable, offline, fresh module cache) loads and uses, reproducing the recommendations."""
     dry = tmp_path / "dry"
     script = REPO_ROOT / "scripts" / "push_to_hub.py"
-    monkeypatch.setattr(sys, "argv", [str(script), "--model", str(trained_dir), "--repo_id", "me/x",
-                                      "--dry_run", str(dry)])
+    monkeypatch.setattr(
+        sys, "argv", [str(script), "--model", str(trained_dir), "--repo_id", "me/x", "--dry_run", str(dry)]
+    )
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(script), run_name="__main__")
     assert exit_info.value.code == 0
@@ -241,7 +261,11 @@ def test_dry_run_folder_loads_and_recommends_without_genrec_hf(monkeypatch, trai
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": "", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(dry), json.dumps(HISTORIES)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert child.returncode == 0, child.stderr[-3000:]
     got = json.loads(child.stdout.strip().splitlines()[-1])
@@ -302,9 +326,18 @@ def test_card_front_matter_and_numbers_equal_metrics(tiny_model, tiny_processor)
         assert f"| {key.upper()} | {cell(metrics['valid'][key])} | {cell(pop['valid'][key])} |" in readme
         assert cell(pop["test"][key]["value"]) in readme
     assert "warm (200 users)" in readme and "cold (53 users)" in readme and "(253 users)" in readme
-    for fact in ("| users | 253 |", "| interactions | 2535 |", "| density | 0.0281 |", "| exclude history | no |",
-                 "| global step | 6 |", "leave_one_out", 'repo_id = "me/genrec-beauty"', "trust_remote_code=True",
-                 "revision=revision", "import genrec_hf"):
+    for fact in (
+        "| users | 253 |",
+        "| interactions | 2535 |",
+        "| density | 0.0281 |",
+        "| exclude history | no |",
+        "| global step | 6 |",
+        "leave_one_out",
+        'repo_id = "me/genrec-beauty"',
+        "trust_remote_code=True",
+        "revision=revision",
+        "import genrec_hf",
+    ):
         assert fact in readme, fact
     assert "untrained" not in readme
 
@@ -323,8 +356,16 @@ def test_every_number_in_the_card_prose_comes_from_config_or_metrics(tiny_model,
             continue
         allowed |= {f"{number:.4f}", f"{number:.6g}", str(int(number)) if number.is_integer() else ""}
     config = tiny_model.config
-    allowed |= {str(v) for v in (config.num_items, config.num_hidden_layers, config.hidden_size,
-                                 config.num_attention_heads, config.max_seq_len)}
+    allowed |= {
+        str(v)
+        for v in (
+            config.num_items,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.num_attention_heads,
+            config.max_seq_len,
+        )
+    }
     allowed |= {"1", str(metrics["test_warm"]["count"] + metrics["test_cold"]["count"])}  # "1 / rank", test users
     numbers = set(re.findall(r"(?<![\w@.])-?\d+(?:\.\d+)?", body))
     assert numbers <= allowed, numbers - allowed
@@ -362,9 +403,7 @@ def test_card_omits_base_model_for_a_local_encoder(tiny_config, make_tiny_model,
     [dict(), dict(private=True, revision="v1"), dict(revision="v1", create_pr=True)],
     ids=["defaults", "private-branch", "pull-request"],
 )
-def test_publish_makes_one_upload_and_never_shows_the_token(
-    monkeypatch, hub, trained_dir, capsys, caplog, options
-):
+def test_publish_makes_one_upload_and_never_shows_the_token(monkeypatch, hub, trained_dir, capsys, caplog, options):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     caplog.set_level(logging.DEBUG)
     commit = publish(trained_dir, "me/genrec-beauty", commit_message="first", **options)
@@ -376,7 +415,9 @@ def test_publish_makes_one_upload_and_never_shows_the_token(
         assert hub.kwargs("create_branch") == {"repo_id": "me/genrec-beauty", "branch": "v1", "exist_ok": True}
     assert hub.names() == expected_calls
     assert hub.kwargs("create_repo") == {
-        "repo_id": "me/genrec-beauty", "private": options.get("private"), "exist_ok": True
+        "repo_id": "me/genrec-beauty",
+        "private": options.get("private"),
+        "exist_ok": True,
     }
     upload = hub.kwargs("upload_folder")
     assert upload["repo_id"] == "me/genrec-beauty"
@@ -420,9 +461,22 @@ def test_cli_dry_run_writes_exactly_the_uploaded_folder(monkeypatch, hub, traine
     assert hub.calls == [], "a dry run uploads nothing"
     assert {p.name for p in dry.iterdir()} == FROM_TRAINED_DIR
 
-    assert push_to_hub_main(
-        ["--model", str(trained_dir), "--repo_id", "me/x", "--private", "--revision", "dev", "--token_env", "MY_TOKEN"]
-    ) == 0
+    assert (
+        push_to_hub_main(
+            [
+                "--model",
+                str(trained_dir),
+                "--repo_id",
+                "me/x",
+                "--private",
+                "--revision",
+                "dev",
+                "--token_env",
+                "MY_TOKEN",
+            ]
+        )
+        == 0
+    )
     assert hub.names() == ["create_repo", "create_branch", "upload_folder"]
     assert hub.kwargs("create_repo")["private"] is True
     assert hub.kwargs("upload_folder")["revision"] == "dev"

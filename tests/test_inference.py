@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from inference_fixtures import CLUSTER_SIZE, MAX_SEQ_LEN, content_features, item_records, trained_model_dir
 from transformers import AutoModel, AutoProcessor, pipeline
 
 import genrec_hf  # noqa: F401  (registers the Auto classes and the pipeline)
@@ -12,8 +13,6 @@ from genrec_hf import GenRecModel, ItemEncoder
 from genrec_hf.inference import ItemCatalog, build_faiss_index, faiss_recall_at_k, recommend_for_histories
 from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA, WORK_DIR, append_items
 from genrec_hf.inference.cli import precompute_main
-
-from inference_fixtures import CLUSTER_SIZE, MAX_SEQ_LEN, content_features, item_records, trained_model_dir
 
 HISTORIES = [["A01", "A02", "A03"], ["B05", "B06"], ["A04", "B07", "A08", "A09"]]
 
@@ -132,8 +131,9 @@ def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(model_dir
 
     calls = []
     encode = ItemEncoder.encode
-    monkeypatch.setattr(ItemEncoder, "encode", lambda self, items, *a, **k: calls.append(len(items)) or encode(
-        self, items, *a, **k))
+    monkeypatch.setattr(
+        ItemEncoder, "encode", lambda self, items, *a, **k: calls.append(len(items)) or encode(self, items, *a, **k)
+    )
     argv = ["--model", str(folder), "--items", str(table), "--chunk_size", "2", "--faiss_index", "ivf"]
     assert precompute_main([*argv, "--max_chunks", "1"]) == 3  # interrupted after one chunk
     assert calls == [2] and (folder / WORK_DIR / "chunk-000000.safetensors").exists()
@@ -151,7 +151,9 @@ def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(model_dir
     catalog = ItemCatalog.load(folder)
     assert catalog.matches(model, processor) and catalog.index is not None and (folder / CATALOG_FAISS).exists()
     assert catalog.titles[-1] == "new gadget 4" and catalog.titles[1] == "alpha gadget 01"
-    assert json.loads((folder / CATALOG_METADATA).read_text())["faiss"]["recall_at_10"] == summary["faiss"]["recall_at_10"]
+    assert (
+        json.loads((folder / CATALOG_METADATA).read_text())["faiss"]["recall_at_10"] == summary["faiss"]["recall_at_10"]
+    )
     result = recommend_for_histories(model, processor, [["N0", "A01"]], k=3, catalog=catalog)[0]
     assert len(result.parent_asins) == 3 and all(result.titles)
 
@@ -167,7 +169,9 @@ def test_faiss_search_matches_exact_ranking(loaded):
     indexed.index, indexed.index_info = build_faiss_index(indexed.embeddings[1:], "flat")
     assert faiss_recall_at_k(indexed.index, indexed.embeddings[1:]) == 1.0
     histories = [*HISTORIES, [], ["A01", "A02", "A03", "A04", "A05", "A06", "A07"]]
-    for a, b in zip(recommend_for_histories(model, processor, histories, k=5, catalog=exact),
-                    recommend_for_histories(model, processor, histories, k=5, catalog=indexed)):
+    for a, b in zip(
+        recommend_for_histories(model, processor, histories, k=5, catalog=exact),
+        recommend_for_histories(model, processor, histories, k=5, catalog=indexed),
+    ):
         assert a.parent_asins == b.parent_asins and a.popularity_fallback == b.popularity_fallback
         torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores), atol=1e-4, rtol=0)

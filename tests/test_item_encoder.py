@@ -3,11 +3,9 @@ photo, a corrupt photo and a missing file; and the real all-MiniLM-L6-v2 text en
 
 import pytest
 import torch
-import torch.nn.functional as F
+from conftest import item_vocab
 
 from genrec_hf import GenRecConfig, GenRecModel, ItemEncoder
-
-from conftest import item_vocab
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +68,12 @@ def test_clip_features_feed_the_model(clip_encoder, photo_items):
     processor = clip_encoder.build_processor(item_vocab(len(photo_items)))
     features = clip_encoder.encode(photo_items, processor, show_progress=False)
     config = GenRecConfig(
-        num_items=len(photo_items), hidden_size=16, num_attention_heads=2, max_seq_len=4,
-        text_feature_dim=clip_encoder.text_feature_dim, image_feature_dim=clip_encoder.image_feature_dim,
+        num_items=len(photo_items),
+        hidden_size=16,
+        num_attention_heads=2,
+        max_seq_len=4,
+        text_feature_dim=clip_encoder.text_feature_dim,
+        image_feature_dim=clip_encoder.image_feature_dim,
         item_encoder_name_or_path=clip_encoder.name_or_path,
     )
     model = GenRecModel(config).eval()

@@ -105,7 +105,10 @@ def test_chunked_ranks_equal_dense_ranks(integer_scores):
         queries = torch.randint(-2, 3, (batch, 4), generator=generator).float()
         catalog = torch.randint(-2, 3, (num_items, 4), generator=generator).float()
     else:
-        queries, catalog = torch.randn(batch, dim, generator=generator), torch.randn(num_items, dim, generator=generator)
+        queries, catalog = (
+            torch.randn(batch, dim, generator=generator),
+            torch.randn(num_items, dim, generator=generator),
+        )
     targets = torch.randint(1, num_items, (batch,), generator=generator)
     exclude_indices = [[0] + torch.randint(1, num_items, (i % 5,), generator=generator).tolist() for i in range(batch)]
     exclude_indices[0].append(targets[0].item())  # a target inside its own history stays ranked

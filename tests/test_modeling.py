@@ -5,14 +5,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY, build_tiny_model
 from transformers import AutoConfig, AutoModel
 
 import genrec_hf  # noqa: F401  (registers the Auto classes)
-from genrec_hf import GenRecConfig, GenRecModel
-from genrec_hf import losses_genrec
+from genrec_hf import GenRecConfig, GenRecModel, losses_genrec
 from genrec_hf.losses_genrec import sampled_info_nce, sampling_log_q
-
-from conftest import TINY, build_tiny_model
 
 
 class GenRecModelTester:
@@ -74,7 +72,9 @@ class TestGenRecModel:
         torch.testing.assert_close(out.interest_embeds.norm(dim=-1), torch.ones(batch, length))
         # the last interest vector is the one at each history's last real position
         rows = torch.arange(batch)
-        torch.testing.assert_close(out.last_interest_embeds, out.interest_embeds[rows, torch.tensor(self.tester.lengths) - 1])
+        torch.testing.assert_close(
+            out.last_interest_embeds, out.interest_embeds[rows, torch.tensor(self.tester.lengths) - 1]
+        )
         # the logits are the temperature-scaled cosines against the stored catalog
         expected = model.scale() * out.last_interest_embeds @ model.catalog_embeddings()[1:].T
         torch.testing.assert_close(out.logits[:, 1:], expected)
@@ -298,7 +298,9 @@ class TestLosses:
         expected = F.cross_entropy(scale * queries @ vectors.T - log_q, torch.tensor([0, 2]), reduction="sum")
         torch.testing.assert_close(corrected, expected)
         # a constant shift of every log-Q leaves the softmax (and the loss) unchanged
-        torch.testing.assert_close(sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0, scale), corrected)
+        torch.testing.assert_close(
+            sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0, scale), corrected
+        )
 
     def test_log_q_without_popularity_is_uniform(self):
         log_q = sampling_log_q(torch.tensor([1, 2, 3]), torch.zeros(11), num_positions=2, num_uniform=3, num_items=10)

@@ -111,7 +111,9 @@ def test_text_template_renders_fields_in_order(tiny_processor):
         "Description: Redeemable toward millions of items. Details: Brand: Amazon; Package Dimensions: 4 x 3 in"
     )
     tiny_processor.text_fields = ["features", "title", "price"]
-    assert tiny_processor.render_item_text(ITEM) == "Features: No fees, Never expires. Amazon.com Gift Card. Price: 25.0"
+    assert (
+        tiny_processor.render_item_text(ITEM) == "Features: No fees, Never expires. Amazon.com Gift Card. Price: 25.0"
+    )
     # empty and missing fields are left out
     assert tiny_processor.render_item_text({"title": "  X  ", "features": [], "price": None}) == "X"
 

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from inference_fixtures import MAX_SEQ_LEN, trained_model_dir
 
 from genrec_hf.inference.cli import parse_history_line, precompute_main, recommend_main
-
-from inference_fixtures import MAX_SEQ_LEN, trained_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = [f"A{i:02d}" for i in range(1, 11)]
@@ -51,9 +50,24 @@ def test_script_serves_every_line_and_reports_bad_ones(model_dir, tmp_path):
     output = tmp_path / "outputs" / "inference_results.txt"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "recommend.py"), "--model", str(model_dir), "--history", str(history),
-         "--k", "5", "--output", str(output), "--exclude_seen", "true"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "recommend.py"),
+            "--model",
+            str(model_dir),
+            "--history",
+            str(history),
+            "--k",
+            "5",
+            "--output",
+            str(output),
+            "--exclude_seen",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert completed.returncode == 1, completed.stderr  # some lines had errors; the others were served
     records = [json.loads(line) for line in output.read_text().splitlines()]
@@ -97,11 +111,17 @@ def test_all_lines_served_exit_zero_and_exclude_seen_false(model_dir, tmp_path):
 
 def test_unusable_arguments_exit_two(model_dir, tmp_path):
     output = tmp_path / "out.jsonl"
-    assert recommend_main(["--model", str(model_dir), "--history", str(tmp_path / "missing.txt"),
-                           "--output", str(output)]) == 2
+    assert (
+        recommend_main(["--model", str(model_dir), "--history", str(tmp_path / "missing.txt"), "--output", str(output)])
+        == 2
+    )
     assert not output.exists()
-    assert recommend_main(["--model", str(tmp_path / "no_model"), "--history", str(tmp_path / "x"),
-                           "--output", str(output)]) == 2
+    assert (
+        recommend_main(
+            ["--model", str(tmp_path / "no_model"), "--history", str(tmp_path / "x"), "--output", str(output)]
+        )
+        == 2
+    )
 
 
 def test_parse_history_line_formats():

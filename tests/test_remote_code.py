@@ -13,8 +13,6 @@ import torch
 from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor
 from genrec_hf.hub import save_for_hub
 
-from conftest import item_vocab
-
 HISTORIES = [["I003", "I017", "I003", "I042"], [], ["I050"], [f"I{i:03d}" for i in range(1, 12)]]
 
 CHILD = textwrap.dedent(
@@ -61,8 +59,13 @@ def test_save_for_hub_writes_code_and_auto_map(hub_folder):
     folder, _, _ = hub_folder
     names = {p.name for p in folder.iterdir()}
     required = {
-        "config.json", "model.safetensors", "processor_config.json", "configuration_genrec.py",
-        "modeling_genrec.py", "processing_genrec.py", "losses_genrec.py",
+        "config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "configuration_genrec.py",
+        "modeling_genrec.py",
+        "processing_genrec.py",
+        "losses_genrec.py",
     }
     assert required <= names, required - names
     assert "tokenizer_config.json" in names or "tokenizer.json" in names
@@ -120,7 +123,11 @@ def test_remote_code_load_without_genrec_hf(hub_folder, tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "-c", CHILD, str(folder), json.dumps(HISTORIES)],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=240,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]

@@ -125,9 +125,7 @@ def assert_same_parameters(a: dict, b: dict, atol: float) -> None:
 def test_few_steps_learn_the_pattern_beat_popularity_and_save_a_loadable_model(tmp_path, pattern_data):
     processor, train, valid, counts = pattern_data
     model = make_model(counts, **NO_DROPOUT)
-    trainer = make_trainer(
-        model, make_args(tmp_path / "run", max_steps=40), train, valid, processing_class=processor
-    )
+    trainer = make_trainer(model, make_args(tmp_path / "run", max_steps=40), train, valid, processing_class=processor)
     before = trainer.evaluate()
     trainer.train()
     after = trainer.evaluate()
@@ -273,12 +271,8 @@ def test_evaluate_reports_hand_checked_ranks_with_and_without_history_exclusion(
         return base.expand(len(item_ids), -1).clone(), torch.zeros(len(item_ids), dtype=torch.bool)
 
     model.score_histories = score_histories
-    examples = Dataset.from_dict(
-        {"item_ids": [[1, 2, 3, 4, 5, 6], [2, 12, 3]], "target_id": [7, 12], "length": [6, 3]}
-    )
-    trainer = make_trainer(
-        model, make_args(tmp_path, per_device_eval_batch_size=1), exclude_history=exclude_history
-    )
+    examples = Dataset.from_dict({"item_ids": [[1, 2, 3, 4, 5, 6], [2, 12, 3]], "target_id": [7, 12], "length": [6, 3]})
+    trainer = make_trainer(model, make_args(tmp_path, per_device_eval_batch_size=1), exclude_history=exclude_history)
     metrics = trainer.evaluate(examples)
 
     ranks, _ = trainer.rank_targets(trainer.get_eval_dataloader(examples))

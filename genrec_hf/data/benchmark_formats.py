@@ -119,7 +119,9 @@ def _read_atomic(path: Path) -> Iterable[list[str]]:
 def _index(path: Path) -> dict[str, str]:
     """`index -> original id` from a `<name>.item2index` / `<name>.user2index` file (`id \\t index`, no header)."""
     with path.open(encoding="utf-8") as lines:
-        return {index: original for original, index in (line.rstrip("\n").split("\t") for line in lines if line.strip())}
+        return {
+            index: original for original, index in (line.rstrip("\n").split("\t") for line in lines if line.strip())
+        }
 
 
 def load_unisrec(
@@ -148,7 +150,8 @@ def load_unisrec(
                 history = [items[i] for i in history.split()]
                 target = items[target]
             except KeyError as error:
-                raise ValueError(f"{path}:{number}: index {error} is not in the user2index / item2index files")
+                message = f"{path}:{number}: index {error} is not in the user2index / item2index files"
+                raise ValueError(message) from None
             if history and (user not in firsts or len(history) < firsts[user][0]):
                 firsts[user] = (len(history), history[0])
             targets.setdefault(user, []).append((order, len(history), -number, target))
@@ -165,7 +168,11 @@ def load_unisrec(
     if missing:
         raise ValueError(f"{len(missing)} items have no text in {name}.text, e.g. {missing[:3]}")
     records = {asin: {"title": texts[asin]} for asin in x.items}
-    source = {"format": "RecBole atomic files (UniSRec processing)", "directory": str(directory.resolve()), "name": name}
+    source = {
+        "format": "RecBole atomic files (UniSRec processing)",
+        "directory": str(directory.resolve()),
+        "name": name,
+    }
     return _finish(_prepared(name, x, columns, records, source), output_dir)
 
 

@@ -16,8 +16,16 @@ import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 
 from .items import build_item_table, item_row, local_images
-from .processing import SPLIT_COLUMNS, SPLIT_NAMES, SPLIT_PROTOCOLS, Interactions, deduplicate, k_core, split_columns
-from .processing import sequence_stats
+from .processing import (
+    SPLIT_COLUMNS,
+    SPLIT_NAMES,
+    SPLIT_PROTOCOLS,
+    Interactions,
+    deduplicate,
+    k_core,
+    sequence_stats,
+    split_columns,
+)
 from .readers import category_of, expand_paths, iter_interactions, iter_meta, iter_split_rows, split_file_protocol
 from .synthetic import SYNTHETIC_CATEGORY
 from .validation import ValidationReport

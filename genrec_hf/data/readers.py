@@ -19,8 +19,16 @@ from pathlib import Path
 
 from datasets.utils.tqdm import tqdm
 
-from .validation import META_OPTIONAL, META_SCHEMA, MALFORMED, MISSING, REVIEW_SCHEMA, WRONG_TYPE, ValidationReport
-from .validation import check_record
+from .validation import (
+    MALFORMED,
+    META_OPTIONAL,
+    META_SCHEMA,
+    MISSING,
+    REVIEW_SCHEMA,
+    WRONG_TYPE,
+    ValidationReport,
+    check_record,
+)
 
 SPLIT_FILE = re.compile(r"\.(last_out|timestamp)_w_his\.(train|valid|test)\.csv(\.gz)?$")
 RATING_FILE = re.compile(r"\.rating_only\.csv(\.gz)?$")
@@ -172,4 +180,3 @@ def iter_meta(paths: Sequence[str], report: ValidationReport) -> Iterator[tuple[
         category = category_of(path)
         for _, record in iter_json_records(path, report, META_SCHEMA, META_OPTIONAL):
             yield category, record
-

@@ -58,8 +58,8 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------------------------
 def load_item_table(source) -> Sequence[Mapping]:
     """Item records from a list of dicts, a `datasets.Dataset`, a folder saved with `Dataset.save_to_disk` (or a
-    prepared-data folder holding one as `items/`), or a JSON / JSON-lines file (optionally `.gz`). Every record needs a `parent_asin`; text fields and `image_path` are
-    optional."""
+    prepared-data folder holding one as `items/`), or a JSON / JSON-lines file (optionally `.gz`). Every record needs
+    a `parent_asin`; text fields and `image_path` are optional."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir() and (path / "items").is_dir():
@@ -146,8 +146,13 @@ class ItemCatalog:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"embeddings": self.embeddings.contiguous()}, folder / CATALOG_WEIGHTS)
-        metadata = {"num_items": self.num_items, "dim": self.embeddings.shape[1], "faiss": self.index_info or None,
-                    "parent_asins": self.parent_asins, "titles": self.titles}
+        metadata = {
+            "num_items": self.num_items,
+            "dim": self.embeddings.shape[1],
+            "faiss": self.index_info or None,
+            "parent_asins": self.parent_asins,
+            "titles": self.titles,
+        }
         (folder / CATALOG_METADATA).write_text(json.dumps(metadata))
         index_path = folder / CATALOG_FAISS
         if self.index is not None:
@@ -227,8 +232,14 @@ class ItemCatalog:
 # ----------------------------------------------------------------------------------------------------------------
 # FAISS
 # ----------------------------------------------------------------------------------------------------------------
-def build_faiss_index(vectors: torch.Tensor, kind: str = "flat", nlist: int | None = None, nprobe: int | None = None,
-                      hnsw_m: int = 32, ef_search: int = 128):
+def build_faiss_index(
+    vectors: torch.Tensor,
+    kind: str = "flat",
+    nlist: int | None = None,
+    nprobe: int | None = None,
+    hnsw_m: int = 32,
+    ef_search: int = 128,
+):
     """An inner-product FAISS index over `vectors` (rows of catalog items, padding excluded) and its settings.
 
     `flat` is exact; `ivf` clusters into `nlist` lists (default `4 sqrt(N)`, at least 39 training points per list)
@@ -289,7 +300,9 @@ def faiss_recall_at_k(index, vectors: torch.Tensor, k: int = 10, num_queries: in
 # ----------------------------------------------------------------------------------------------------------------
 # Adding items and building the catalog
 # ----------------------------------------------------------------------------------------------------------------
-def load_item_encoder(model: GenRecModel, name_or_path: str | None = None, encoder_type: str | None = None) -> ItemEncoder:
+def load_item_encoder(
+    model: GenRecModel, name_or_path: str | None = None, encoder_type: str | None = None
+) -> ItemEncoder:
     """The encoder named by the model's config (or `name_or_path`), on the model's device, checked against the
     feature sizes the model expects."""
     config = model.config
@@ -393,16 +406,22 @@ def build_catalog(
             seen.add(asin)
     new_asins = [asins[p] for p in positions]
     chunks = [positions[i : i + chunk_size] for i in range(0, len(positions), chunk_size)]
-    logger.info("%d items in the table, %d new to the catalog of %d items", len(asins), len(new_asins),
-                processor.num_items)
+    logger.info(
+        "%d items in the table, %d new to the catalog of %d items", len(asins), len(new_asins), processor.num_items
+    )
 
-    parts = _encode_chunks(model, table, new_asins, chunks, processor, encoder, output_dir, batch_size, max_chunks,
-                           show_progress)
+    parts = _encode_chunks(
+        model, table, new_asins, chunks, processor, encoder, output_dir, batch_size, max_chunks, show_progress
+    )
     if len(parts) < len(chunks):
         return CatalogBuildResult(False, len(new_asins), len(parts), len(chunks), output_dir=output_dir)
     if new_asins:
-        features = ItemFeatures(*(torch.cat([getattr(p, name) for p in parts]) for name in
-                                  ("text_features", "image_features", "image_mask")))
+        features = ItemFeatures(
+            *(
+                torch.cat([getattr(p, name) for p in parts])
+                for name in ("text_features", "image_features", "image_mask")
+            )
+        )
         append_items(model, processor, new_asins, features)
     if output_dir is not None:
         titles = {**_saved_titles(output_dir), **{a: t for a, t in titles.items() if t}}
@@ -412,7 +431,9 @@ def build_catalog(
     catalog = ItemCatalog.from_model(model, processor, titles)
     recall = None
     if faiss_index != "none":
-        catalog.index, catalog.index_info = build_faiss_index(catalog.embeddings[1:], faiss_index, nlist, nprobe, hnsw_m)
+        catalog.index, catalog.index_info = build_faiss_index(
+            catalog.embeddings[1:], faiss_index, nlist, nprobe, hnsw_m
+        )
         recall = faiss_recall_at_k(catalog.index, catalog.embeddings[1:])
         catalog.index_info["recall_at_10"] = recall
         logger.info("FAISS %s index: recall@10 against exact search %.4f", faiss_index, recall)
@@ -422,14 +443,18 @@ def build_catalog(
     return CatalogBuildResult(True, len(new_asins), len(chunks), len(chunks), catalog, recall, output_dir)
 
 
-def _encode_chunks(model, table, new_asins, chunks, processor, encoder, output_dir, batch_size, max_chunks,
-                   show_progress) -> list[ItemFeatures]:
+def _encode_chunks(
+    model, table, new_asins, chunks, processor, encoder, output_dir, batch_size, max_chunks, show_progress
+) -> list[ItemFeatures]:
     """Features of every chunk, read from the work folder where a previous run saved them; stops after `max_chunks`
     newly encoded chunks."""
     work = output_dir / WORK_DIR if output_dir is not None else None
     if work is not None:
-        manifest = {"new_items": hashlib.sha256("\n".join(new_asins).encode()).hexdigest(),
-                    "chunk_sizes": [len(c) for c in chunks], "encoder": model.config.item_encoder_name_or_path}
+        manifest = {
+            "new_items": hashlib.sha256("\n".join(new_asins).encode()).hexdigest(),
+            "chunk_sizes": [len(c) for c in chunks],
+            "encoder": model.config.item_encoder_name_or_path,
+        }
         manifest_path = work / "manifest.json"
         if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
             logger.warning("discarding the partial catalog build in %s: it was for other items or settings", work)
@@ -440,7 +465,9 @@ def _encode_chunks(model, table, new_asins, chunks, processor, encoder, output_d
     done = sum((work / f"chunk-{i:06d}.safetensors").exists() for i in range(len(chunks))) if work else 0
     if done:
         logger.info("resuming: %d of %d chunks already encoded in %s", done, len(chunks), work)
-    progress = tqdm(total=len(new_asins), desc="Encoding new items", unit="item", disable=not (show_progress and new_asins))
+    progress = tqdm(
+        total=len(new_asins), desc="Encoding new items", unit="item", disable=not (show_progress and new_asins)
+    )
     for number, chunk in enumerate(chunks):
         path = work / f"chunk-{number:06d}.safetensors" if work else None
         if path is not None and path.exists():

@@ -47,8 +47,10 @@ class PrecomputeArguments:
     model: str = field(metadata={"help": "Folder of a trained model (save_pretrained, with its processor)."})
     items: str | None = field(
         default=None,
-        metadata={"help": "Item table: JSON / JSON-lines file (.gz ok) or a Dataset folder (save_to_disk, or a "
-                  "prepared-data folder with items/). Items not in the catalog are encoded and added."},
+        metadata={
+            "help": "Item table: JSON / JSON-lines file (.gz ok) or a Dataset folder (save_to_disk, or a "
+            "prepared-data folder with items/). Items not in the catalog are encoded and added."
+        },
     )
     output_dir: str | None = field(
         default=None, metadata={"help": "Where the extended model and the catalog go; defaults to --model (in place)."}
@@ -109,20 +111,36 @@ def precompute_main(argv: list[str] | None = None) -> int:
         model, processor = load_model_and_processor(args.model, args.device)
         encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
         result = build_catalog(
-            model, processor, args.items, output_dir=args.output_dir or args.model, encoder=encoder,
-            chunk_size=args.chunk_size, batch_size=args.batch_size, max_chunks=args.max_chunks,
-            faiss_index=args.faiss_index, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
+            model,
+            processor,
+            args.items,
+            output_dir=args.output_dir or args.model,
+            encoder=encoder,
+            chunk_size=args.chunk_size,
+            batch_size=args.batch_size,
+            max_chunks=args.max_chunks,
+            faiss_index=args.faiss_index,
+            nlist=args.nlist,
+            nprobe=args.nprobe,
+            hnsw_m=args.hnsw_m,
         )
     except (OSError, ValueError) as error:
         logger.error("precompute failed: %s", error)
         return EXIT_FAILED
     if not result.complete:
-        print(f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "
-              "rerun the same command to resume", file=sys.stderr)
+        print(
+            f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INCOMPLETE
-    summary = {"num_items": result.catalog.num_items, "new_items": result.num_new_items,
-               "dim": result.catalog.embeddings.shape[1], "output_dir": str(result.output_dir),
-               "faiss": result.catalog.index_info or None}
+    summary = {
+        "num_items": result.catalog.num_items,
+        "new_items": result.num_new_items,
+        "dim": result.catalog.embeddings.shape[1],
+        "output_dir": str(result.output_dir),
+        "faiss": result.catalog.index_info or None,
+    }
     print(json.dumps(summary))
     return EXIT_OK
 
@@ -162,8 +180,16 @@ def _read_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
 
 
 def _error_record(line: int, user_id, message: str) -> dict:
-    return {"line": line, "user_id": user_id, "recommendations": [], "unknown_items": [], "popularity_fallback": False,
-            "truncated": 0, "warnings": [], "error": message}
+    return {
+        "line": line,
+        "user_id": user_id,
+        "recommendations": [],
+        "unknown_items": [],
+        "popularity_fallback": False,
+        "truncated": 0,
+        "warnings": [],
+        "error": message,
+    }
 
 
 def _serve_block(block: list[tuple[int, object, list[str]]], serve) -> list[dict]:

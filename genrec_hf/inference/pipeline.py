@@ -103,7 +103,11 @@ class NextItemRecommendationPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict, k: int = 10, exclude_seen: bool = True):
         (result,) = recommend_for_histories(
-            self.model, self.processor, [model_inputs["history"]], k=k, exclude_seen=exclude_seen,
+            self.model,
+            self.processor,
+            [model_inputs["history"]],
+            k=k,
+            exclude_seen=exclude_seen,
             catalog=self.get_catalog(),
         )
         return result

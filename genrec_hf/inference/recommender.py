@@ -44,7 +44,8 @@ class Recommendation:
     def to_dict(self) -> dict:
         return {
             "recommendations": [
-                {"parent_asin": a, "score": s, "title": t} for a, s, t in zip(self.parent_asins, self.scores, self.titles)
+                {"parent_asin": a, "score": s, "title": t}
+                for a, s, t in zip(self.parent_asins, self.scores, self.titles)
             ],
             "unknown_items": self.unknown_items,
             "popularity_fallback": self.popularity_fallback,
@@ -123,8 +124,12 @@ def recommend_for_histories(
         batch = processor.pad_histories(rows)
         with eval_mode(model):
             ranked = rank_items(
-                model, batch["item_ids"].to(model.device), batch["attention_mask"].to(model.device), k + extra,
-                exclude_seen, catalog,
+                model,
+                batch["item_ids"].to(model.device),
+                batch["attention_mask"].to(model.device),
+                k + extra,
+                exclude_seen,
+                catalog,
             )
         for i, result in enumerate(partial):
             kept = [

@@ -98,7 +98,9 @@ TRAINING_DEFAULTS = {
 }
 
 
-def parse_arguments(argv: list[str] | None) -> tuple[DataArguments, ModelArguments, EvaluationArguments, TrainingArguments]:
+def parse_arguments(
+    argv: list[str] | None,
+) -> tuple[DataArguments, ModelArguments, EvaluationArguments, TrainingArguments]:
     parser = HfArgumentParser((DataArguments, ModelArguments, EvaluationArguments, TrainingArguments))
     parser.set_defaults(**TRAINING_DEFAULTS)
     data_args, model_args, eval_args, training_args = parser.parse_args_into_dataclasses(args=argv)
@@ -121,7 +123,11 @@ def load_data(data_args: DataArguments, output_dir: Path):
         reviews, meta, images_dir = write_synthetic_sample(output_dir / "synthetic_raw")
         reviews, meta = [str(reviews)], [str(meta)]
     return prepare_dataset(
-        reviews, meta, output_dir=output_dir / "data", images_dir=images_dir, kcore=data_args.kcore,
+        reviews,
+        meta,
+        output_dir=output_dir / "data",
+        images_dir=images_dir,
+        kcore=data_args.kcore,
         split=data_args.split,
     )
 
@@ -186,8 +192,11 @@ def train_main(argv: list[str] | None = None) -> dict:
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     report = evaluation_report(trainer, valid, test, counts, eval_args.bootstrap_samples, training_args.seed)
     metrics = {
-        "model": {"fusion": config.fusion, "item_encoder": config.item_encoder_name_or_path,
-                  "item_encoder_type": config.item_encoder_type},
+        "model": {
+            "fusion": config.fusion,
+            "item_encoder": config.item_encoder_name_or_path,
+            "item_encoder_type": config.item_encoder_type,
+        },
         "data": {"name": data.stats.get("name"), "split": data_args.split, "stats": data.stats},
         "protocol": {
             "ranking": "full catalog",
@@ -222,8 +231,17 @@ def train_main(argv: list[str] | None = None) -> dict:
 
 
 MODEL_CONFIG_FIELDS = (
-    "fusion", "hidden_size", "num_hidden_layers", "num_attention_heads", "max_seq_len", "hidden_dropout_prob",
-    "attention_dropout_prob", "id_dropout", "temperature", "loss_negatives", "num_sampled_negatives",
+    "fusion",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "max_seq_len",
+    "hidden_dropout_prob",
+    "attention_dropout_prob",
+    "id_dropout",
+    "temperature",
+    "loss_negatives",
+    "num_sampled_negatives",
 )
 
 
@@ -236,5 +254,6 @@ def format_summary(metrics: dict) -> str:
             f"{key:<10}{value['value']:>10.4f} [{value['ci_low']:.4f}, {value['ci_high']:.4f}]"
             f"{baseline['value']:>10.4f} [{baseline['ci_low']:.4f}, {baseline['ci_high']:.4f}]"
         )
-    title = f"Test metrics ({metrics['data']['split']}, full-catalog ranking, {metrics['test_warm']['count'] + metrics['test_cold']['count']} users)"
+    users = metrics["test_warm"]["count"] + metrics["test_cold"]["count"]
+    title = f"Test metrics ({metrics['data']['split']}, full-catalog ranking, {users} users)"
     return "\n".join([title, *rows])

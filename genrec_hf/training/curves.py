@@ -46,9 +46,7 @@ class TrainingCurvesCallback(TrainerCallback):
     def __init__(self, metric_keys: Sequence[str] = ("eval_ndcg@10", "eval_hr@10")):
         self.metric_keys = tuple(metric_keys)
 
-    def on_train_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
-    ) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         if state.is_world_process_zero:
             os.makedirs(args.output_dir, exist_ok=True)
             plot_training_curves(

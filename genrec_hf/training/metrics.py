@@ -19,9 +19,7 @@ def _expected_rank(higher: torch.Tensor, tied: torch.Tensor) -> torch.Tensor:
     return (higher + 1).float() + tied.float() / 2
 
 
-def rank_of_targets(
-    scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None
-) -> torch.Tensor:
+def rank_of_targets(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
     """Float 1-based rank of each target among the scored items (ties: see the module docstring).
 
     Args:

@@ -39,7 +39,9 @@ def eval_examples(split: Dataset, processor: GenRecProcessor) -> Dataset:
             [processor.item_to_index(a, f"history of user {u!r}") for a in h][-processor.max_seq_len :]
             for u, h in zip(batch["user_id"], batch["history"])
         ]
-        targets = [processor.item_to_index(t, f"target of user {u!r}") for u, t in zip(batch["user_id"], batch["target"])]
+        targets = [
+            processor.item_to_index(t, f"target of user {u!r}") for u, t in zip(batch["user_id"], batch["target"])
+        ]
         return {"item_ids": histories, "target_id": targets, "length": [len(h) for h in histories]}
 
     return split.map(to_indices, batched=True, remove_columns=split.column_names, desc="Indexing examples")

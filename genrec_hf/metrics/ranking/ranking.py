@@ -9,7 +9,6 @@ import torch
 
 from genrec_hf.training.metrics import ranking_metrics
 
-
 _DESCRIPTION = """
 Leave-one-out full-ranking metrics from the 1-based rank of each example's target among the whole catalog:
 HR@K = mean(rank <= K), NDCG@K = mean(1 / log2(rank + 1) if rank <= K else 0), MRR = mean(1 / rank).
