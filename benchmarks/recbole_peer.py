@@ -132,18 +132,19 @@ def main() -> None:
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = SASRec(config, train_data.dataset).to(config["device"])
     trainer = Trainer(config, model)
-    if args.model_file:  # a run stopped by the time budget: its best epoch so far, as saved by RecBole
-        checkpoint = torch.load(args.model_file, map_location="cpu", weights_only=False)
-        best_valid, train_s, epochs = checkpoint["best_valid_score"], None, checkpoint["epoch"] + 1
-        # RecBole's own loader calls torch.load with the default weights_only=True of torch >= 2.6, which refuses it
-        trainer.model.load_state_dict(checkpoint["state_dict"])
-        trainer.model.load_other_parameter(checkpoint.get("other_parameter"))
-        recbole_test = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
-    else:
+    train_s = None
+    if not args.model_file:
         start = time.perf_counter()
-        best_valid, _ = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-        train_s, epochs = time.perf_counter() - start, None
-        recbole_test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        train_s = time.perf_counter() - start
+    # The best epoch as RecBole saved it (this run's, or that of a run stopped by the time budget). RecBole's own
+    # loader calls torch.load with the weights_only=True default of torch >= 2.6, which refuses its pickled
+    # checkpoint, so the file this script's RecBole just wrote is read here instead.
+    checkpoint = torch.load(args.model_file or trainer.saved_model_file, map_location="cpu", weights_only=False)
+    best_valid, epochs = checkpoint["best_valid_score"], checkpoint["epoch"] + 1
+    trainer.model.load_state_dict(checkpoint["state_dict"])
+    trainer.model.load_other_parameter(checkpoint.get("other_parameter"))
+    recbole_test = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
     ours = {protocol: metrics(r) for protocol, r in test_ranks(trainer.model, test_data, dataset.item_num).items()}
     result = {
         "peer": "RecBole 1.2.1 SASRec (CE loss)", "config": config_dict(args) | {"work_dir": None},
