@@ -128,7 +128,11 @@ def main() -> None:
     ):
         result = run(run_config, sequences, args.batch_size, args.steps, bucketed, bf16)
         peak = bf16_peak if bf16 else fp32_peak
-        negatives = "full catalog" if run_config.loss_negatives == "full" else "in-batch + 1,024 uniform"
+        negatives = (
+            "full catalog"
+            if run_config.loss_negatives == "full"
+            else f"in-batch + {run_config.num_sampled_negatives:,} uniform"
+        )
         print(
             f"| {name} | {'bf16 autocast' if bf16 else 'fp32'} | {negatives} | {result['seq_per_s']:.0f} | "
             f"{result['gflops']:.1f} | {result['gflops'] / peak:.1%} |"

@@ -7,7 +7,7 @@
     python benchmarks/quality.py table [--summary]           # reprint the rows of every finished run
     python benchmarks/quality.py beauty -- --num_train_epochs 5   # after `--`: extra scripts/train.py arguments
     python benchmarks/quality.py beauty --finalize           # score the best checkpoint of a run stopped early
-    python benchmarks/quality.py beauty --refit_epochs 20    # refit on train + valid for 20 epochs, test only
+    python benchmarks/quality.py beauty --refit_epochs 35    # refit on train + valid for 35 epochs, test only
 
 Each dataset is prepared once into `--cache_dir` (the benchmark readers of `genrec_hf.data.benchmark_formats` for
 the published files, `prepare_dataset` for the 2023-schema raw files), then every variant is trained by
@@ -45,21 +45,11 @@ COMMON = [
     "--logging_steps", "100", "--disable_tqdm", "true", "--report_to", "none",
 ]  # fmt: skip
 # Variant -> model arguments. ID-only turns ID-dropout off: with no content, a dropped ID is a zero vector.
+ID_ONLY = ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0"]
 VARIANTS = {
-    "id": ["--item_encoder", "none", "--fusion", "id", "--id_dropout", "0"],
+    "id": ID_ONLY,
     # the same model trained against in-batch targets + 256 uniform items with the log-Q correction
-    "id_sampled": [
-        "--item_encoder",
-        "none",
-        "--fusion",
-        "id",
-        "--id_dropout",
-        "0",
-        "--loss_negatives",
-        "sampled",
-        "--num_sampled_negatives",
-        "256",
-    ],  # fmt: skip
+    "id_sampled": [*ID_ONLY, "--loss_negatives", "sampled", "--num_sampled_negatives", "256"],
     "content": ["--item_encoder", MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
 }

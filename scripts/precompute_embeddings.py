@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Builds or extends the item catalog of a trained model (see `genrec_hf.inference.cli` for options and exit codes).
 
-python scripts/precompute_embeddings.py --model outputs/model --items items.jsonl --faiss_index ivf
+Usage:
+
+    python scripts/precompute_embeddings.py --model outputs/model --items items.jsonl --faiss_index ivf
 """
 
 from genrec_hf.inference.cli import precompute_main

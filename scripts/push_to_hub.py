@@ -1,7 +1,9 @@
 """Publish a trained GenRec model folder to the Hugging Face Hub (or `--dry_run FOLDER` to only write it).
 
-python scripts/push_to_hub.py --model outputs/model --repo_id me/genrec-beauty [--private] [--revision R]
-    [--create_pr] [--dry_run FOLDER] [--token_env NAME]
+Usage:
+
+    python scripts/push_to_hub.py --model outputs/model --repo_id me/genrec-beauty [--private] [--revision R]
+        [--create_pr] [--dry_run FOLDER] [--token_env NAME]
 """
 
 from genrec_hf.hub_cli import push_to_hub_main
