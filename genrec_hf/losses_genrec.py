@@ -1,22 +1,23 @@
 """InfoNCE losses of GenRec: full-catalog (chunked) and sampled (in-batch + uniform, log-Q corrected)."""
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
+from .ranking import catalog_scores
 
 
 def _chunk_cross_entropy_sum(
     queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
-    logits = scale * queries @ catalog.T
-    logits[:, 0] = float("-inf")  # the padding item is never a candidate
-    return F.cross_entropy(logits.float(), labels, reduction="sum")
+    return F.cross_entropy(catalog_scores(queries, catalog, scale), labels, reduction="sum")
 
 
 def full_catalog_info_nce(
     queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, chunk_size: int
 ) -> torch.Tensor:
-    """Summed InfoNCE of `queries` (P, d) against every catalog row (N+1, d), all L2-normalised.
+    """Summed InfoNCE of `queries` (P, d) against every catalog row (N+1, d); the padding row is never a candidate.
 
     Positions are processed `chunk_size` at a time and each chunk's scores are recomputed in the backward pass, so
     memory stays at `chunk_size x (N+1)` scores whatever the batch.
@@ -76,4 +77,17 @@ def sampled_info_nce(
     return F.cross_entropy(logits.float(), targets, reduction="sum")
 
 
-__all__ = ["full_catalog_info_nce", "sampled_info_nce", "sampling_log_q"]
+def gather_across_processes(values: torch.Tensor) -> torch.Tensor:
+    """Concatenates a 1-D tensor from every process (any lengths), so in-batch negatives span all processes;
+    identity without `torch.distributed`."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values
+    sizes = [torch.zeros((), dtype=torch.long, device=values.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor(values.numel(), device=values.device))
+    longest = int(max(sizes))
+    padded = [values.new_zeros(longest) for _ in sizes]
+    dist.all_gather(padded, F.pad(values, (0, longest - values.numel())))
+    return torch.cat([chunk[: int(size)] for chunk, size in zip(padded, sizes)])
+
+
+__all__ = ["full_catalog_info_nce", "gather_across_processes", "sampled_info_nce", "sampling_log_q"]

@@ -1,18 +1,21 @@
-"""GenRec: content/ID item tower, causal Transformer user tower, cosine scores over the item catalog."""
+"""GenRec: content/ID item tower, causal Transformer user tower, scores over the item catalog."""
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_genrec import GenRecConfig
-from .losses_genrec import full_catalog_info_nce, sampled_info_nce, sampling_log_q
+from .losses_genrec import full_catalog_info_nce, gather_across_processes, sampled_info_nce, sampling_log_q
+from .ranking import catalog_scores, exclude_history, popularity_scores, top_k
 
 
 @dataclass
@@ -109,23 +112,60 @@ class GenRecItemTower(nn.Module):
         return gate * content + (1.0 - gate) * id_vectors
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain attention over `(batch, heads, length, head_dim)` inputs; `attention_mask` is additive."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.dropout(weights.softmax(dim=-1), p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class GenRecAttention(nn.Module):
+    """Causal multi-head self-attention, dispatched through `config._attn_implementation` (eager, sdpa, ...)."""
+
+    is_causal = True
+
     def __init__(self, config: GenRecConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = config.attention_dropout_prob
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         batch, length, hidden = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, hidden // self.num_heads)
+        qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
         # Histories are right-padded, so a causal mask alone keeps every real position away from padding.
-        attended = F.scaled_dot_product_attention(
-            query, key, value, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        implementation = self.config._attn_implementation
+        attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        mask = None
+        if implementation == "eager":
+            mask = torch.full((length, length), float("-inf"), device=query.device, dtype=query.dtype).triu(1)
+        attended, _ = attention(
+            self,
+            query,
+            key,
+            value,
+            mask,
+            dropout=self.dropout if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=True,
         )
-        return self.out_proj(attended.transpose(1, 2).reshape(batch, length, hidden))
+        return self.out_proj(attended.reshape(batch, length, hidden))
 
 
 class GenRecLayer(GradientCheckpointingLayer):
@@ -150,11 +190,11 @@ class GenRecLayer(GradientCheckpointingLayer):
 
 class GenRecPreTrainedModel(PreTrainedModel):
     config: GenRecConfig
-    base_model_prefix = "genrec"
     main_input_name = "item_ids"
     _no_split_modules = ["GenRecLayer"]
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _supports_attention_backend = True
     # The loss is a sum divided by `num_items_in_batch`, which the Trainer counts over all gradient-accumulation
     # micro-batches (labels != -100): accumulated gradients then equal those of the larger batch.
     accepts_loss_kwargs = True
@@ -162,7 +202,8 @@ class GenRecPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, GenRecModel):
-            init.constant_(module.logit_scale, torch.log(torch.tensor(1.0 / self.config.temperature)).item())
+            if module.logit_scale is not None:
+                init.constant_(module.logit_scale, math.log(1.0 / self.config.temperature))
             init.normal_(module.position_embeddings, std=self.config.initializer_range)
 
 
@@ -186,7 +227,7 @@ class GenRecModel(GenRecPreTrainedModel):
         self.embedding_dropout = nn.Dropout(config.hidden_dropout_prob)
         self.layers = nn.ModuleList(GenRecLayer(config) for _ in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.logit_scale = nn.Parameter(torch.empty(()))
+        self.logit_scale = nn.Parameter(torch.empty(())) if config.score_function == "cosine" else None
         self.post_init()
 
     @staticmethod
@@ -275,17 +316,37 @@ class GenRecModel(GenRecPreTrainedModel):
         )
 
     def catalog_embeddings(self, chunk_size: int = 65536) -> torch.Tensor:
-        """L2-normalised vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`."""
+        """Scoring vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`.
+
+        The item-tower vectors themselves (dot-product scores), or their L2-normalised form (cosine scores).
+        """
         indices = torch.arange(self.config.num_items + 1, device=self.item_popularity.device)
-        return F.normalize(torch.cat([self.embed_items(chunk) for chunk in indices.split(chunk_size)]), dim=-1)
+        return torch.cat([self.scoring_vectors(chunk) for chunk in indices.split(chunk_size)])
+
+    def scoring_vectors(self, item_indices: torch.LongTensor) -> torch.Tensor:
+        """The vectors that score items of catalog indices `item_indices` (rows of `catalog_embeddings()`)."""
+        return self._normalize_for_scores(self.embed_items(item_indices))
+
+    def _normalize_for_scores(self, vectors: torch.Tensor) -> torch.Tensor:
+        return F.normalize(vectors, dim=-1) if self.config.score_function == "cosine" else vectors
 
     # ----------------------------------------------------------------------------------------------------------
     # User tower
     # ----------------------------------------------------------------------------------------------------------
+    def position_ids(self, attention_mask: torch.Tensor) -> torch.LongTensor:
+        """Position of every history slot: counted back from the most recent item (`"recency"`, the last item is
+        0, so a history's end always looks the same) or forward from the first (`"absolute"`)."""
+        length = attention_mask.shape[1]
+        slots = torch.arange(length, device=attention_mask.device).expand_as(attention_mask)
+        if self.config.position_order == "absolute":
+            return slots
+        lengths = attention_mask.long().sum(dim=1, keepdim=True)
+        return (lengths - 1 - slots).clamp(min=0)
+
     def encode_histories(
         self, item_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised interest vectors at every position and at each history's last item.
+        """Interest vectors at every position and at each history's last item (normalised for cosine scores).
 
         Histories are right-padded with index 0 and at most `max_seq_len` long (see `GenRecProcessor`).
         """
@@ -296,17 +357,22 @@ class GenRecModel(GenRecPreTrainedModel):
             )
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
-        hidden = self.embed_items(item_ids) + self.position_embeddings[: item_ids.shape[1]]
-        hidden = self.embedding_dropout(hidden)
+        items = self.embed_items(item_ids)
+        if self.config.scale_item_embeddings:
+            items = items * math.sqrt(self.config.hidden_size)
+        hidden = self.embedding_dropout(items + self.position_embeddings[self.position_ids(attention_mask)])
         for layer in self.layers:
             hidden = layer(hidden)
-        interests = F.normalize(self.final_norm(hidden), dim=-1)
+        interests = self._normalize_for_scores(self.final_norm(hidden))
         last_position = (attention_mask.long().sum(dim=1) - 1).clamp(min=0)
         last = interests[torch.arange(item_ids.shape[0], device=item_ids.device), last_position]
         return interests, last
 
     def scale(self) -> torch.Tensor:
-        """Inverse temperature, clamped so the temperature never falls below `config.min_temperature`."""
+        """Factor of the scores: the learned inverse temperature of cosine scores, clamped so the temperature never
+        falls below `config.min_temperature`; 1 for dot-product scores."""
+        if self.logit_scale is None:
+            return torch.ones((), device=self.item_popularity.device)
         return self.logit_scale.exp().clamp(max=1.0 / self.config.min_temperature)
 
     def forward(
@@ -341,8 +407,7 @@ class GenRecModel(GenRecPreTrainedModel):
             loss = self._info_nce(queries[keep], targets[keep], scale) / denominator
         logits = None
         if not self.training:
-            logits = scale * last @ self.catalog_embeddings().T
-            logits[:, 0] = float("-inf")
+            logits = catalog_scores(last, self.catalog_embeddings(), scale)
         return GenRecOutput(loss=loss, logits=logits, interest_embeds=interests, last_interest_embeds=last)
 
     def _info_nce(self, queries: torch.Tensor, targets: torch.LongTensor, scale: torch.Tensor) -> torch.Tensor:
@@ -352,10 +417,10 @@ class GenRecModel(GenRecPreTrainedModel):
             )
         num_items = self.config.num_items
         uniform = torch.randint(1, num_items + 1, (self.config.num_sampled_negatives,), device=targets.device)
-        in_batch = _gather_across_processes(targets)
+        in_batch = gather_across_processes(targets)
         candidates = torch.unique(torch.cat([in_batch, uniform]))
         log_q = sampling_log_q(candidates, self.item_popularity, in_batch.numel(), uniform.numel(), num_items)
-        vectors = F.normalize(self.embed_items(candidates), dim=-1)
+        vectors = self.scoring_vectors(candidates)
         return sampled_info_nce(queries, targets, candidates, vectors, log_q, scale)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -376,10 +441,9 @@ class GenRecModel(GenRecPreTrainedModel):
             attention_mask = item_ids != self.config.pad_item_id
         catalog = self.catalog_embeddings() if catalog is None else catalog
         _, last = self.encode_histories(item_ids, attention_mask)
-        scores = (self.scale() * last @ catalog.T).float()
+        scores = catalog_scores(last, catalog, self.scale())
         empty = ~attention_mask.bool().any(dim=1)
-        scores[empty] = self.item_popularity.float()
-        scores[:, 0] = float("-inf")
+        scores[empty] = popularity_scores(self.item_popularity)
         return scores, empty
 
     @torch.no_grad()
@@ -400,22 +464,9 @@ class GenRecModel(GenRecPreTrainedModel):
             attention_mask = item_ids != self.config.pad_item_id
         scores, empty = self.score_histories(item_ids, attention_mask, catalog)
         if exclude_seen:
-            scores.scatter_(1, torch.where(attention_mask.bool(), item_ids, 0), float("-inf"))
-        k = min(k, self.config.num_items)
-        top = scores[:, 1:].topk(k, dim=1)  # without the padding column, which ties with excluded items at -inf
-        return GenRecRecommendations(item_indices=top.indices + 1, scores=top.values, popularity_fallback=empty)
-
-
-def _gather_across_processes(values: torch.Tensor) -> torch.Tensor:
-    """Concatenates a 1-D tensor from every process (any lengths); identity without `torch.distributed`."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return values
-    sizes = [torch.zeros((), dtype=torch.long, device=values.device) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, torch.tensor(values.numel(), device=values.device))
-    longest = int(max(sizes))
-    padded = [values.new_zeros(longest) for _ in sizes]
-    dist.all_gather(padded, F.pad(values, (0, longest - values.numel())))
-    return torch.cat([chunk[: int(size)] for chunk, size in zip(padded, sizes)])
+            scores = exclude_history(scores, item_ids, attention_mask)
+        indices, values = top_k(scores, k)
+        return GenRecRecommendations(item_indices=indices, scores=values, popularity_fallback=empty)
 
 
 __all__ = ["GenRecModel", "GenRecPreTrainedModel", "GenRecOutput", "GenRecRecommendations"]

@@ -55,6 +55,7 @@ def train_tiny_model(folder: Path, clip_path: Path, steps: int = 120) -> Path:
         text_feature_dim=FEATURE_DIM,
         image_feature_dim=FEATURE_DIM,
         fusion="gate",
+        score_function="cosine",
         id_dropout=0.5,
         hidden_dropout_prob=0.0,
         attention_dropout_prob=0.0,

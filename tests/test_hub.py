@@ -182,6 +182,7 @@ EXPECTED_FILES = {
     "model.safetensors",
     "modeling_genrec.py",
     "processing_genrec.py",
+    "ranking.py",
     "processor_config.json",
     "tokenizer.json",
     "tokenizer_config.json",

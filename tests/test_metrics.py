@@ -7,15 +7,13 @@ import pytest
 import torch
 
 import genrec_hf
+from genrec_hf.ranking import popularity_scores, rank_of_targets, ranks_from_embeddings
 from genrec_hf.training.metrics import (
     bootstrap_ci,
     metrics_with_ci,
     per_user_metrics,
     popularity_ranks,
-    popularity_scores,
-    rank_of_targets,
     ranking_metrics,
-    ranks_from_embeddings,
     split_by_mask,
 )
 

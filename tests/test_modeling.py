@@ -69,16 +69,49 @@ class TestGenRecModel:
         assert torch.isneginf(out.logits[:, 0]).all()
         assert torch.isfinite(out.logits[:, 1:]).all()
         assert out.loss is None
-        torch.testing.assert_close(out.interest_embeds.norm(dim=-1), torch.ones(batch, length))
         # the last interest vector is the one at each history's last real position
         rows = torch.arange(batch)
         torch.testing.assert_close(
             out.last_interest_embeds, out.interest_embeds[rows, torch.tensor(self.tester.lengths) - 1]
         )
-        # the logits are the temperature-scaled cosines against the stored catalog
+        # the logits score the last interest vector against the stored catalog
         expected = model.scale() * out.last_interest_embeds @ model.catalog_embeddings()[1:].T
         torch.testing.assert_close(out.logits[:, 1:], expected)
         assert model.train()(**inputs).logits is None  # training skips the full-catalog scores
+
+    def test_cosine_scores_use_unit_vectors_and_dot_scores_the_item_table(self):
+        config, inputs = self.tester.prepare_config_and_inputs_for_common()
+        cosine = self.tester.create_model(self.tester.get_config(score_function="cosine")).eval()
+        out = cosine(**inputs)
+        batch, length = inputs["item_ids"].shape
+        torch.testing.assert_close(out.interest_embeds.norm(dim=-1), torch.ones(batch, length))
+        torch.testing.assert_close(cosine.catalog_embeddings()[1:].norm(dim=-1), torch.ones(config.num_items))
+        dot = self.tester.create_model(config).eval()
+        rows = torch.arange(config.num_items + 1)
+        torch.testing.assert_close(dot.catalog_embeddings(), dot.embed_items(rows))
+        assert dot.scale().item() == 1.0
+
+    @pytest.mark.parametrize("position_order", ["recency", "absolute"])
+    def test_eager_and_sdpa_attention_give_the_same_scores(self, position_order):
+        config, inputs = self.tester.prepare_config_and_inputs_for_common()
+        scores = {}
+        for implementation in ("eager", "sdpa"):
+            torch.manual_seed(0)
+            model = AutoModel.from_config(
+                self.tester.get_config(position_order=position_order), attn_implementation=implementation
+            ).eval()
+            assert model.config._attn_implementation == implementation
+            scores[implementation] = model(**inputs).logits
+        torch.testing.assert_close(scores["eager"], scores["sdpa"], rtol=1e-5, atol=1e-5)
+
+    def test_recency_positions_make_a_history_end_look_the_same_whatever_its_length(self):
+        config = self.tester.get_config(hidden_dropout_prob=0.0, attention_dropout_prob=0.0)
+        model = self.tester.create_model(config).eval()
+        ids = torch.tensor([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]])
+        positions = model.position_ids(ids != 0)
+        assert positions.tolist() == [[2, 1, 0, 0, 0], [4, 3, 2, 1, 0]]
+        absolute = self.tester.create_model(self.tester.get_config(position_order="absolute"))
+        assert absolute.position_ids(ids != 0).tolist() == [[0, 1, 2, 3, 4]] * 2
 
     def test_causal_positions_ignore_the_future(self):
         config, inputs = self.tester.prepare_config_and_inputs_for_common()
@@ -145,7 +178,7 @@ class TestGenRecModel:
         assert not without_gradient, f"fusion={fusion}: no gradient for {without_gradient}"
 
     def test_deterministic_init(self):
-        config = self.tester.get_config(temperature=0.2)
+        config = self.tester.get_config(temperature=0.2, score_function="cosine")
         torch.manual_seed(123)
         first = GenRecModel(config)
         torch.manual_seed(123)
@@ -164,7 +197,7 @@ class TestGenRecModel:
         assert torch.equal(first.item_tower.id_embeddings.weight[0], torch.zeros(config.hidden_size))
 
     def test_temperature_is_clamped(self):
-        model = self.tester.create_model(self.tester.get_config(min_temperature=0.05))
+        model = self.tester.create_model(self.tester.get_config(min_temperature=0.05, score_function="cosine"))
         with torch.no_grad():
             model.logit_scale.fill_(math.log(1000.0))
         assert model.scale().item() == pytest.approx(1 / 0.05)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..item_encoder import ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import PAD_ITEM, GenRecProcessor
+from ..ranking import top_k
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class ItemCatalog:
             return False
         rows = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(0))[:sample] + 1
         with eval_mode(model):
-            fresh = F.normalize(model.embed_items(rows.to(model.device)), dim=-1).float().cpu()
+            fresh = model.scoring_vectors(rows.to(model.device)).float().cpu()
         return torch.allclose(fresh, self.embeddings[rows], atol=1e-4)
 
     def extend(self, model: GenRecModel, processor: GenRecProcessor, titles: Sequence[str | None] = ()) -> None:
@@ -212,7 +213,7 @@ class ItemCatalog:
         if not len(new_rows):
             return
         with eval_mode(model):
-            vectors = F.normalize(model.embed_items(new_rows), dim=-1).float().cpu()
+            vectors = model.scoring_vectors(new_rows).float().cpu()
         self.embeddings = torch.cat([self.embeddings, vectors])
         self.parent_asins.extend(processor.item_vocab[start:])
         self.titles.extend(list(titles) + [None] * (len(new_rows) - len(titles)))
@@ -289,7 +290,8 @@ def faiss_recall_at_k(index, vectors: torch.Tensor, k: int = 10, num_queries: in
     pairs = torch.randint(len(data), (num_queries, 2), generator=generator)
     queries = F.normalize(data[pairs[:, 0]] + data[pairs[:, 1]], dim=-1)
     # the k-th best exact score of each query: a found item that scores at least that well is a hit (ties count)
-    kth = torch.cat([(chunk @ data.T).topk(k, dim=1).values[:, -1] for chunk in queries.split(64)])
+    rows = torch.arange(len(data)).expand(64, -1)
+    kth = torch.cat([top_k(chunk @ data.T, k, rows[: len(chunk)])[1][:, -1] for chunk in queries.split(64)])
     _, found = index.search(queries.contiguous().numpy(), k)
     found = torch.from_numpy(found)
     found_scores = (data[found.clamp(min=0)] * queries.unsqueeze(1)).sum(dim=-1)

@@ -13,6 +13,7 @@ import torch
 
 from ..modeling_genrec import GenRecModel, GenRecRecommendations
 from ..processing_genrec import GenRecProcessor
+from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
 from .catalog import ItemCatalog, eval_mode
 
 # Largest score matrix (histories x catalog rows) one batch may hold: 2^26 float32 values, 256 MiB.
@@ -74,17 +75,17 @@ def rank_items(
         _, last = model.encode_histories(item_ids, mask)
         raw, rows = catalog.search(last, fetch)
         scores = float(model.scale()) * raw
-    scores[rows == 0] = float("-inf")
     if exclude_seen:
-        seen = (rows.unsqueeze(2) == torch.where(mask, item_ids, 0).cpu().unsqueeze(1)).any(dim=2)
-        scores[seen] = float("-inf")
+        scores = exclude_history(scores, item_ids, mask, candidate_rows=rows)
+    else:
+        scores = scores.masked_fill(rows == PAD_ROW, float("-inf"))
     empty = ~mask.any(dim=1).cpu()
     if empty.any():
-        popular = model.item_popularity[1:].float().cpu().topk(k)
-        scores[empty], rows[empty] = float("-inf"), 0
-        scores[empty, :k], rows[empty, :k] = popular.values, popular.indices + 1
-    top = scores.topk(k, dim=1)
-    return GenRecRecommendations(item_indices=rows.gather(1, top.indices), scores=top.values, popularity_fallback=empty)
+        popular_rows, popular_scores = top_k(popularity_scores(model.item_popularity).cpu()[None], k)
+        scores[empty], rows[empty] = float("-inf"), PAD_ROW
+        scores[empty, :k], rows[empty, :k] = popular_scores, popular_rows
+    indices, values = top_k(scores, k, candidate_rows=rows)
+    return GenRecRecommendations(item_indices=indices, scores=values, popularity_fallback=empty)
 
 
 def recommend_for_histories(

@@ -61,6 +61,9 @@ class ModelArguments:
     hidden_dropout_prob: float = 0.2
     attention_dropout_prob: float = 0.2
     id_dropout: float = 0.1
+    score_function: str = field(default="dot", metadata={"help": "dot (shared item table) or cosine."})
+    scale_item_embeddings: bool = True
+    position_order: str = field(default="recency", metadata={"help": "recency or absolute."})
     temperature: float = 0.07
     loss_negatives: str = field(default="full", metadata={"help": "full (whole catalog) or sampled (log-Q)."})
     num_sampled_negatives: int = 1024
@@ -239,6 +242,9 @@ MODEL_CONFIG_FIELDS = (
     "hidden_dropout_prob",
     "attention_dropout_prob",
     "id_dropout",
+    "score_function",
+    "scale_item_embeddings",
+    "position_order",
     "temperature",
     "loss_negatives",
     "num_sampled_negatives",

@@ -4,8 +4,9 @@ import torch
 from datasets import Dataset
 
 from ..processing_genrec import GenRecProcessor
+from ..ranking import history_mask
 from .metrics import metrics_with_ci, popularity_ranks, ranking_metrics
-from .trainer import GenRecTrainer, history_mask
+from .trainer import GenRecTrainer
 
 
 def popularity_baseline_ranks(

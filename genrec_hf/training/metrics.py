@@ -1,87 +1,13 @@
-"""Full-ranking leave-one-out metrics (HR@K, NDCG@K, MRR) with bootstrap confidence intervals, in pure torch.
+"""Leave-one-out metrics (HR@K, NDCG@K, MRR) from full-catalog target ranks, with bootstrap confidence intervals.
 
-Every function here ranks a target among the whole catalog. Ties are resolved by their expectation under random
-tie-breaking: with `h` items scoring strictly higher than the target and `t` other items scoring exactly as high,
-
-    rank = h + 1 + t / 2
-
-which is unbiased, unlike the optimistic `h + 1` (a model scoring everything equally would rank first). Ranks are
-therefore float tensors, and a tied rank such as 2.5 enters HR@K and NDCG@K as it is.
+Ranks come from `genrec_hf.ranking` (floats: ties count as their expected rank under random tie-breaking).
 """
 
 from collections.abc import Sequence
 
 import torch
 
-
-def _expected_rank(higher: torch.Tensor, tied: torch.Tensor) -> torch.Tensor:
-    """`higher + 1 + tied / 2`: the mean rank when the target and its `tied` competitors are ordered at random."""
-    return (higher + 1).float() + tied.float() / 2
-
-
-def rank_of_targets(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
-    """Float 1-based rank of each target among the scored items (ties: see the module docstring).
-
-    Args:
-        scores (`torch.Tensor` of shape `(batch, num_items)`):
-            Score of every item for every example; higher is better.
-        targets (`torch.Tensor` of shape `(batch,)`):
-            Column of each example's target.
-        exclude (`torch.Tensor` of shape `(batch, num_items)`, *optional*):
-            Boolean mask of items removed from the ranking (set to `-inf`), such as padding or history items.
-            The target column is never removed, even when the mask covers it (a target already in the history).
-    """
-    targets = targets[:, None]
-    if exclude is not None:
-        exclude = exclude.scatter(1, targets, False)
-        scores = scores.masked_fill(exclude, float("-inf"))
-    target_scores = scores.gather(1, targets)
-    higher = (scores > target_scores).sum(dim=1)
-    tied = (scores == target_scores).sum(dim=1) - 1
-    return _expected_rank(higher, tied)
-
-
-@torch.no_grad()
-def ranks_from_embeddings(
-    queries: torch.Tensor,
-    catalog: torch.Tensor,
-    targets: torch.Tensor,
-    exclude_indices: list[list[int]] | None = None,
-    chunk_size: int = 65536,
-) -> torch.Tensor:
-    """[`rank_of_targets`] for dot-product scores `queries @ catalog.T`, computed over catalog chunks.
-
-    Memory stays at `batch x chunk_size` scores, whatever the catalog size. The target scores are computed first,
-    then each chunk adds its items scoring higher than, or tied with, the target (the target's own column is skipped).
-    Chunking can change the last bits of a score, so two items with bit-identical dense scores may stop tying.
-
-    Args:
-        queries (`torch.Tensor` of shape `(batch, dim)`): Query (user) vectors.
-        catalog (`torch.Tensor` of shape `(num_items, dim)`): Item vectors; row `i` scores item `i`.
-        targets (`torch.Tensor` of shape `(batch,)`): Row of each query's target.
-        exclude_indices (`list[list[int]]`, *optional*):
-            Per query, the rows removed from the ranking (padding, history). The target is never removed.
-        chunk_size (`int`, *optional*, defaults to 65536): Catalog rows scored at once.
-    """
-    device = catalog.device
-    targets = targets.to(device)
-    target_scores = (queries * catalog[targets]).sum(dim=1, keepdim=True)
-    # (row, column) pairs skipped in the chunks: each target's own column, then the excluded items.
-    rows = torch.arange(len(queries), device=device)
-    cols = targets
-    if exclude_indices is not None:
-        lengths = torch.tensor([len(indices) for indices in exclude_indices], device=device)
-        flat = torch.tensor([i for indices in exclude_indices for i in indices], dtype=torch.long, device=device)
-        rows, cols = torch.cat([rows, rows.repeat_interleave(lengths)]), torch.cat([cols, flat])
-    higher = torch.zeros(len(queries), dtype=torch.long, device=device)
-    tied = torch.zeros_like(higher)
-    for start in range(0, len(catalog), chunk_size):
-        scores = queries @ catalog[start : start + chunk_size].T
-        in_chunk = (cols >= start) & (cols < start + scores.shape[1])
-        scores[rows[in_chunk], cols[in_chunk] - start] = float("-inf")
-        higher += (scores > target_scores).sum(dim=1)
-        tied += (scores == target_scores).sum(dim=1)
-    return _expected_rank(higher, tied)
+from ..ranking import popularity_scores, rank_of_targets
 
 
 def per_user_metrics(ranks: torch.Tensor, ks: Sequence[int] = (5, 10, 20)) -> dict[str, torch.Tensor]:
@@ -146,13 +72,6 @@ def split_by_mask(ranks: torch.Tensor, is_warm: torch.Tensor) -> dict[str, torch
     """
     is_warm = is_warm.bool()
     return {"warm": ranks[is_warm], "cold": ranks[~is_warm]}
-
-
-def popularity_scores(train_item_counts: torch.Tensor) -> torch.Tensor:
-    """Training interaction counts as float scores, indexed by item id; column 0 (padding) is `-inf`."""
-    scores = train_item_counts.float().clone()
-    scores[0] = float("-inf")
-    return scores
 
 
 def popularity_ranks(

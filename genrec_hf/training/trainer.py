@@ -10,7 +10,8 @@ from transformers.trainer_utils import EvalLoopOutput
 
 from ..hub import METRICS_FILE, build_model_card
 from ..modeling_genrec import GenRecModel
-from .metrics import rank_of_targets, ranking_metrics
+from ..ranking import history_mask, rank_of_targets
+from .metrics import ranking_metrics
 
 
 class GenRecTrainer(Trainer):
@@ -85,8 +86,3 @@ class GenRecTrainer(Trainer):
         model.train(was_training)
         return torch.cat(ranks), torch.cat(losses)
 
-
-def history_mask(item_ids: torch.Tensor, num_columns: int) -> torch.Tensor:
-    """Boolean `(B, num_columns)` mask of the items in each history (padding column included)."""
-    mask = torch.zeros(item_ids.shape[0], num_columns, dtype=torch.bool, device=item_ids.device)
-    return mask.scatter_(1, item_ids, True)
