@@ -1,0 +1,96 @@
+"""One-lever-at-a-time ablations of the sequence model on a benchmark split, judged on valid NDCG@10.
+
+    python benchmarks/ablation.py beauty --levers default cosine no_scale absolute --epochs 10
+    python benchmarks/ablation.py table                       # reprint every finished ablation
+
+Every run is `benchmarks/quality.py`'s ID-only run of that dataset (same data, hyper-parameters and selection on
+valid NDCG@10 with the history excluded) plus the lever's arguments and `--num_train_epochs`. Results go to
+`benchmarks/results/ablation/<dataset>/<lever>-e<epochs>-seed<k>.json`: the valid curve, the best valid metrics,
+the test metrics of the selected model (history excluded) and the seconds per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quality  # noqa: E402
+
+RESULTS = quality.RESULTS / "ablation"
+LEVERS = {
+    "default": [],
+    "cosine": ["--score_function", "cosine"],
+    "no_scale": ["--scale_item_embeddings", "false"],
+    "absolute": ["--position_order", "absolute"],
+    "previous": ["--score_function", "cosine", "--scale_item_embeddings", "false", "--position_order", "absolute"],
+    "dropout_0.3": ["--hidden_dropout_prob", "0.3", "--attention_dropout_prob", "0.3"],
+    "dropout_0.5": ["--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5"],
+    "lr5e-4_batch256": ["--learning_rate", "5e-4", "--per_device_train_batch_size", "256"],
+}
+
+
+def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespace) -> dict:
+    from genrec_hf.training.cli import train_main
+
+    path = RESULTS / dataset / f"{lever}-e{epochs}-seed{seed}.json"
+    if path.is_file() and not args.force:
+        return json.loads(path.read_text())
+    data_dir = quality.prepare(dataset, args.cache_dir, args.data_root)
+    run_dir = args.runs_dir / "ablation" / dataset / path.stem
+    extra = [*LEVERS[lever], "--num_train_epochs", str(epochs), "--bootstrap_samples", "200"]
+    argv = quality.train_argv(dataset, quality.ID_ONLY, data_dir, run_dir, seed, "exclude", args.cache_dir, extra)
+    metrics = train_main(argv)
+    last = max(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    state = json.loads((last / "trainer_state.json").read_text())
+    curve = [round(e["eval_ndcg@10"], 5) for e in state["log_history"] if "eval_ndcg@10" in e]
+    result = {
+        "dataset": dataset, "lever": lever, "arguments": LEVERS[lever], "epochs": epochs, "seed": seed,
+        "protocol": "history excluded", "valid_ndcg@10_per_epoch": curve,
+        "best_epoch": curve.index(max(curve)) + 1, "valid": metrics["valid"],
+        "test": {k: v["value"] for k, v in metrics["test"].items()},
+        "seconds_per_epoch": metrics["training"]["train_runtime_s"] / epochs,
+        "command": "python scripts/train.py " + " ".join(argv),
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def table() -> str:
+    lines = ["| dataset | lever | epochs (best) | seed | valid NDCG@10 | valid HR@10 | test NDCG@10 | test HR@10 | s/epoch |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for path in sorted(RESULTS.glob("*/*.json")):
+        r = json.loads(path.read_text())
+        lines.append(
+            f"| {r['dataset']} | {r['lever']} | {r['epochs']} ({r['best_epoch']}) | {r['seed']} "
+            f"| {r['valid']['ndcg@10']:.4f} | {r['valid']['hr@10']:.4f} | {r['test']['ndcg@10']:.4f} "
+            f"| {r['test']['hr@10']:.4f} | {r['seconds_per_epoch']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=[*quality.HYPER, "table"])
+    parser.add_argument("--levers", nargs="+", choices=list(LEVERS), default=["default"])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
+    parser.add_argument("--runs_dir", type=Path, default=Path("/tmp/genrec_bench/runs"))
+    parser.add_argument("--data_root", type=Path, default=quality.DATA_ROOT)
+    args = parser.parse_args()
+    if args.dataset == "table":
+        print(table())
+        return
+    for lever in args.levers:
+        for seed in args.seeds:
+            result = run(args.dataset, lever, args.epochs, seed, args)
+            print(json.dumps({k: result[k] for k in ("lever", "seed", "best_epoch", "valid", "seconds_per_epoch")}))
+
+
+if __name__ == "__main__":
+    main()
