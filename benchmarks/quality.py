@@ -101,7 +101,8 @@ def prepare(dataset: str, cache_dir: Path, data_root: Path) -> Path:
         if (out / "stats.json").is_file():
             load_prepared(out)
         elif dataset == "beauty":
-            load_beauty_ids(data_root / "amazon2014_beauty_ids" / "Beauty.txt", output_dir=out)
+            folder = data_root / "amazon2014_beauty_ids"
+            load_beauty_ids(folder / "Beauty.txt", items=folder / "Beauty_items.jsonl.gz", output_dir=out)
         else:
             load_unisrec(data_root / "amazon2018_scientific_unisrec", "Scientific", output_dir=out)
     elif dataset == "all_beauty":

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from genrec_hf.data import load_prepared
-from genrec_hf.data.benchmark_formats import load_beauty_ids, load_unisrec
+from genrec_hf.data.benchmark_formats import load_beauty_ids, load_unisrec, read_beauty_items
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BEAUTY = DATA / "amazon2014_beauty_ids" / "Beauty.txt"
 SCIENTIFIC = DATA / "amazon2018_scientific_unisrec"
 
+BEAUTY_ITEMS = DATA / "amazon2014_beauty_ids" / "Beauty_items.jsonl.gz"
 needs_beauty = pytest.mark.skipif(not BEAUTY.is_file(), reason=f"{BEAUTY} is absent (shared real data not present)")
 needs_scientific = pytest.mark.skipif(
     not SCIENTIFIC.is_dir(), reason=f"{SCIENTIFIC} is absent (shared real data not present)"
@@ -109,3 +110,31 @@ def test_bad_beauty_lines_are_named(tmp_path):
     path.write_text("1 1 2 3\n1 4 5 6\n")
     with pytest.raises(ValueError, match=r"Beauty.txt:2: user 1 appears twice"):
         load_beauty_ids(path)
+
+
+@needs_beauty
+def test_beauty_item_texts_join_the_ids_of_beauty_txt():
+    data = load_beauty_ids(BEAUTY, items=BEAUTY_ITEMS)
+    items = {row["parent_asin"]: row for row in data.items}
+    assert data.stats["items_with_metadata"] == len(items) == 12101
+    # item 1 of Beauty.txt is the OPI "Simmer and Shimmer" lacquer in the published item file
+    assert items["1"]["title"] == "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce"
+    assert items["1"]["store"] == "OPI" and items["1"]["categories"] == ["Beauty", "Makeup", "Nails", "Nail Polish"]
+    assert sum(row["store"] is None for row in data.items) == 2098 + 20  # no brand, or "Unknown"
+    ids_only = load_beauty_ids(BEAUTY)
+    assert data.splits["test"]["target"] == ids_only.splits["test"]["target"]
+
+
+def test_bad_beauty_item_lines_are_named(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"item_id": 1, "title": "a"}\n{"title": "no id"}\n')
+    with pytest.raises(ValueError, match=r"items.jsonl:2: not an item record"):
+        read_beauty_items(path)
+    path.write_text('{"item_id": 1, "title": "a"}\n{"item_id": 1, "title": "b"}\n')
+    with pytest.raises(ValueError, match=r"items.jsonl:2: item_id 1 is not a new integer id"):
+        read_beauty_items(path)
+    beauty = tmp_path / "Beauty.txt"
+    beauty.write_text("1 1 2 3\n")
+    path.write_text('{"item_id": 1, "title": "a"}\n')
+    with pytest.raises(ValueError, match=r"2 items of Beauty.txt have no record"):
+        load_beauty_ids(beauty, items=path)

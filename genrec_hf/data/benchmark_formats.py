@@ -2,7 +2,8 @@
 
 * `load_beauty_ids`: the Amazon 2014 Beauty file behind the SASRec / TIGER / eSASRec tables (`Beauty.txt`, one line
   per user `user item1 item2 ...`, chronological, ids only), split leave-one-out exactly as those papers do: the
-  last item is the test target, the second to last the valid target, the rest is training.
+  last item is the test target, the second to last the valid target, the rest is training. Item texts come from
+  `Beauty_items.jsonl.gz` (`item_id, asin, title, brand, categories, ...`, keyed by the ids of `Beauty.txt`).
 * `load_unisrec`: a dataset as processed for the UniSRec paper (RecBole atomic files `<name>.{train,valid,test}.inter`,
   `<name>.item2index`, `<name>.user2index`, `<name>.text`); the given splits are kept as they are (no re-split) and
   each item's text becomes its `title`.
@@ -13,6 +14,8 @@ Neither format carries timestamps or ratings: a row's `timestamp` is the target'
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -83,11 +86,14 @@ def _finish(data: PreparedData, output_dir: str | os.PathLike | None) -> Prepare
     return data if output_dir is None else save_prepared(data, output_dir)
 
 
-def load_beauty_ids(path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> PreparedData:
+def load_beauty_ids(
+    path: str | os.PathLike, items: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None
+) -> PreparedData:
     """`Beauty.txt` (`user item1 item2 ...` per line, chronological) -> leave-one-out `PreparedData`.
 
-    Test = each user's last item, valid = the second to last, train = the rest (SASRec / TIGER protocol). Items have
-    no text (`title` empty, `has_metadata` False). Saved to `output_dir` when given.
+    Test = each user's last item, valid = the second to last, train = the rest (SASRec / TIGER protocol). Without
+    `items`, items have no text (`title` empty, `has_metadata` False); with the `Beauty_items.jsonl.gz` file, each
+    item gets its title, brand (as `store`) and category path. Saved to `output_dir` when given.
     """
     path = Path(path)
     sequences: dict[str, list[str]] = {}
@@ -103,7 +109,42 @@ def load_beauty_ids(path: str | os.PathLike, output_dir: str | os.PathLike | Non
             sequences[fields[0]] = fields[1:]
     x = _interactions(sequences, str(path))
     source = {"format": "user item1 item2 ... (chronological)", "file": str(path.resolve())}
-    return _finish(_prepared("Beauty2014", x, split_columns(x, "leave_one_out"), {}, source), output_dir)
+    records = {}
+    if items is not None:
+        records = read_beauty_items(items)
+        missing = sorted(set(x.items) - set(records), key=int)
+        if missing:
+            raise ValueError(f"{items}: {len(missing)} items of {path.name} have no record, e.g. {missing[:3]}")
+        source["items_file"] = str(Path(items).resolve())
+    return _finish(_prepared("Beauty2014", x, split_columns(x, "leave_one_out"), records, source), output_dir)
+
+
+def read_beauty_items(path: str | os.PathLike) -> dict[str, dict]:
+    """`Beauty_items.jsonl(.gz)` -> `{item_id: {"title", "store", "categories"}}` (the brand becomes `store`).
+
+    Every line must be a JSON object with an integer `item_id` seen once; anything else raises `ValueError` naming
+    `file:line` (the file is a fixed published artefact: a bad line means a damaged copy, not data to skip).
+    """
+    path = Path(path)
+    records: dict[str, dict] = {}
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                item_id = row["item_id"]
+            except (json.JSONDecodeError, TypeError, KeyError) as error:
+                raise ValueError(f"{path}:{number}: not an item record with an item_id ({error})") from None
+            if not isinstance(item_id, int) or str(item_id) in records:
+                raise ValueError(f"{path}:{number}: item_id {item_id!r} is not a new integer id")
+            brand = row.get("brand")
+            records[str(item_id)] = {
+                "title": row.get("title") or None,
+                "store": brand if brand and brand != "Unknown" else None,
+                "categories": list(row.get("categories") or []),
+            }
+    return records
 
 
 def _read_atomic(path: Path) -> Iterable[list[str]]:
@@ -176,4 +217,4 @@ def load_unisrec(
     return _finish(_prepared(name, x, columns, records, source), output_dir)
 
 
-__all__ = ["load_beauty_ids", "load_unisrec", "save_prepared"]
+__all__ = ["load_beauty_ids", "load_unisrec", "read_beauty_items", "save_prepared"]
