@@ -29,6 +29,9 @@ LEVERS = {
     "dropout_0.3": ["--hidden_dropout_prob", "0.3", "--attention_dropout_prob", "0.3"],
     "dropout_0.5": ["--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5"],
     "lr5e-4_batch256": ["--learning_rate", "5e-4", "--per_device_train_batch_size", "256"],
+    "content": ["--item_encoder", quality.MINILM, "--fusion", "content"],
+    "gate": ["--item_encoder", quality.MINILM, "--fusion", "gate"],
+    "gate_unit_gain": ["--item_encoder", quality.MINILM, "--fusion", "gate", "--content_gain_init", "1.0"],
 }
 
 

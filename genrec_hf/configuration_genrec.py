@@ -49,6 +49,8 @@ class GenRecConfig(PreTrainedConfig):
             whether the ID is known), `"sum"`, `"id"` (ID only, SASRec-like) or `"content"` (content only).
         id_dropout (`float`, *optional*, defaults to 0.1):
             Training-time probability of hiding an item's ID, which teaches the gate to fall back to content.
+        content_gain_init (`float`, *optional*, defaults to 0.02):
+            Initial gain of the content LayerNorm (ablation lever: 1.0 was the first design).
         score_function (`str`, *optional*, defaults to `"dot"`):
             `"dot"`: interest vector times the item-tower vector, the same table that embeds history items (SASRec).
             `"cosine"`: cosine similarity divided by a learned temperature.
@@ -93,6 +95,7 @@ class GenRecConfig(PreTrainedConfig):
     image_feature_dim: int = 512
     fusion: str = "gate"
     id_dropout: float = 0.1
+    content_gain_init: float = 0.02
     score_function: str = "dot"
     scale_item_embeddings: bool = True
     position_order: str = "recency"

@@ -201,6 +201,9 @@ class GenRecPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
+        if isinstance(module, GenRecItemTower) and module.content_norm is not None:
+            # Content vectors start on the scale of ID embeddings, so both enter the user tower alike.
+            init.constant_(module.content_norm.weight, self.config.content_gain_init)
         if isinstance(module, GenRecModel):
             if module.logit_scale is not None:
                 init.constant_(module.logit_scale, math.log(1.0 / self.config.temperature))

@@ -61,6 +61,7 @@ class ModelArguments:
     hidden_dropout_prob: float = 0.2
     attention_dropout_prob: float = 0.2
     id_dropout: float = 0.1
+    content_gain_init: float = 0.02
     score_function: str = field(default="dot", metadata={"help": "dot (shared item table) or cosine."})
     scale_item_embeddings: bool = True
     position_order: str = field(default="recency", metadata={"help": "recency or absolute."})
@@ -242,6 +243,7 @@ MODEL_CONFIG_FIELDS = (
     "hidden_dropout_prob",
     "attention_dropout_prob",
     "id_dropout",
+    "content_gain_init",
     "score_function",
     "scale_item_embeddings",
     "position_order",
