@@ -168,7 +168,7 @@ class GenRecProcessor(ProcessorMixin):
         unknown_items: str = "error",
         max_len: int | None = None,
         names: Sequence[str] | None = None,
-    ) -> list["IndexedHistory"]:
+    ) -> list[IndexedHistory]:
         """Catalog indices of histories of `parent_asin`s (oldest first), one `IndexedHistory` each.
 
         `item_ids` keeps the most recent `max_len` (default `max_seq_len`) known items, repeats included. An unknown

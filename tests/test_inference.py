@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import pytest
 import torch
@@ -179,3 +180,11 @@ def test_faiss_search_matches_exact_ranking(loaded):
     ):
         assert a.parent_asins == b.parent_asins and a.popularity_fallback == b.popularity_fallback
         torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores), atol=1e-4, rtol=0)
+
+
+def test_missing_faiss_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install genrec_hf\[faiss\]"):
+        build_faiss_index(torch.randn(8, 4), "flat")
+    with pytest.raises(ValueError, match="faiss index kind"):
+        build_faiss_index(torch.randn(8, 4), "annoy")
