@@ -12,6 +12,7 @@ bf16 weights.
 import argparse
 import gzip
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,9 +21,9 @@ import torch
 from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
 from genrec_hf import GenRecProcessor, ItemEncoder
-from genrec_hf.offline_clip import clip_tokenizer_from_open_clip
 
-GIFT_CARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon2018_gift_cards_mm"
+REPO = Path(__file__).resolve().parents[1]
+GIFT_CARDS = REPO.parent / "shared" / "data" / "amazon2018_gift_cards_mm"
 
 
 def gift_card_items(count: int) -> list[dict]:
@@ -62,6 +63,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=96)
     parser.add_argument("--batch_size", type=int, default=32)
     args = parser.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    from tests.fixtures.offline_clip import clip_tokenizer_from_open_clip  # the test fixture's offline tokenizer
 
     torch.manual_seed(0)
     tokenizer = clip_tokenizer_from_open_clip()

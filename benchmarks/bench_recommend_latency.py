@@ -76,7 +76,7 @@ def worker(size: int, dim: int, method: str, args) -> dict:
     import torch.nn.functional as F
 
     from genrec_hf import GenRecConfig, GenRecModel
-    from genrec_hf.inference.catalog import ItemCatalog, build_faiss_index, faiss_recall_at_k
+    from genrec_hf.inference import ItemCatalog, build_faiss_index, faiss_recall_at_k
     from genrec_hf.inference.recommender import rank_items
 
     if args.threads:

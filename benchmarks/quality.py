@@ -142,7 +142,7 @@ def tiny_clip(cache_dir: Path) -> Path:
     folder = cache_dir / "tiny-random-clip"
     if not (folder / "config.json").is_file():
         sys.path.insert(0, str(REPO))
-        from tests.clip_fixtures import save_tiny_clip
+        from tests.fixtures.clip import save_tiny_clip
 
         folder.mkdir(parents=True, exist_ok=True)
         save_tiny_clip(folder)

@@ -7,9 +7,9 @@ classes, so `AutoModel.from_pretrained(folder)` works without `trust_remote_code
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_genrec import GenRecConfig
+from .encoders import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from .hub import build_model_card, publish, save_for_hub
 from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
-from .item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
 from .processing_genrec import GenRecProcessor, UnknownItemError
 

@@ -306,11 +306,7 @@ def save_for_hub(
     flat siblings, README.md (`card`, or `build_model_card(..., **card_kwargs)`), metrics.json when `metrics` are
     given, and a copy of each of `extra_files` (e.g. `training_curves.png`).
     """
-    if processor.num_items != model.config.num_items:
-        raise ValueError(
-            f"processor has {processor.num_items} items but the model has {model.config.num_items}: "
-            "they must describe the same catalog"
-        )
+    processor.check_num_items(model.config.num_items)
     folder = Path(folder)
     metrics = load_metrics(metrics)
     with _remote_code(model, processor):

@@ -1,17 +1,18 @@
 """GenRecProcessor: the item "tokenizer" (item vocabulary, item text, item images) around a CLIP processor."""
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .item_content import DEFAULT_TEXT_FIELDS, load_image, render_item_text
+
 logger = logging.getLogger(__name__)
 
 PAD_ITEM = "[PAD]"
-DEFAULT_TEXT_FIELDS = ("title", "store", "categories", "features", "description", "details")
 UNKNOWN_ITEM_POLICIES = ("error", "skip")
 
 
@@ -21,6 +22,21 @@ class UnknownItemError(KeyError):
     def __init__(self, parent_asin: str, where: str):
         super().__init__(f"unknown parent_asin {parent_asin!r} in {where}: it is not in the item catalog")
         self.parent_asin = parent_asin
+
+
+@dataclass
+class IndexedHistory:
+    """One history as catalog indices: `item_ids` is the window the model reads (the most recent known items),
+    `all_item_ids` every known item of the history, `unknown_items` the `parent_asin`s left out as unknown."""
+
+    item_ids: list[int]
+    all_item_ids: list[int]
+    unknown_items: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> int:
+        """How many older known items the window leaves out."""
+        return len(self.all_item_ids) - len(self.item_ids)
 
 
 class GenRecProcessor(ProcessorMixin):
@@ -84,6 +100,13 @@ class GenRecProcessor(ProcessorMixin):
         """Catalog size, without the padding index."""
         return len(self.item_vocab) - 1
 
+    def check_num_items(self, num_items: int, owner: str = "the model") -> None:
+        """Raises `ValueError` unless `owner` (a model, a catalog) holds as many items as this vocabulary."""
+        if num_items != self.num_items:
+            raise ValueError(
+                f"processor has {self.num_items} items but {owner} has {num_items}: they must describe the same catalog"
+            )
+
     def __contains__(self, parent_asin: str) -> bool:
         return parent_asin in self._index and parent_asin != PAD_ITEM
 
@@ -127,26 +150,50 @@ class GenRecProcessor(ProcessorMixin):
         """
         if histories is None:
             raise ValueError("GenRecProcessor needs `histories`: a list of parent_asin lists")
+        indexed = self.index_histories(histories, unknown_items)
+        for user, history in enumerate(indexed):
+            if history.unknown_items:
+                logger.warning("history %d: left out %d unknown items", user, len(history.unknown_items))
+        return BatchFeature(
+            {
+                **self.pad_histories([history.item_ids for history in indexed]),
+                "num_unknown": torch.tensor([len(history.unknown_items) for history in indexed]),
+            },
+            tensor_type=return_tensors,
+        )
+
+    def index_histories(
+        self,
+        histories: Sequence[Sequence[str]],
+        unknown_items: str = "error",
+        max_len: int | None = None,
+        names: Sequence[str] | None = None,
+    ) -> list[IndexedHistory]:
+        """Catalog indices of histories of `parent_asin`s (oldest first), one `IndexedHistory` each.
+
+        `item_ids` keeps the most recent `max_len` (default `max_seq_len`) known items, repeats included. An unknown
+        `parent_asin` raises `UnknownItemError` naming it and `names[i]` (default `history i`) under
+        `unknown_items="error"`, or is left out and listed in `unknown_items` under `"skip"`.
+        """
         if unknown_items not in UNKNOWN_ITEM_POLICIES:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
-        rows, num_unknown = [], []
+        max_len = self.max_seq_len if max_len is None else max_len
+        indexed = []
         for user, history in enumerate(histories):
+            name = names[user] if names is not None else f"history {user}"
             if isinstance(history, str):
-                raise TypeError(f"history {user} is a string; pass a list of parent_asin values")
-            indices = []
+                raise TypeError(f"{name} is a string; pass a list of parent_asin values")
+            known, unknown = [], []
             for asin in history:
                 index = self._index.get(asin, 0)
-                if index == 0 and unknown_items == "error":
-                    raise UnknownItemError(asin, f"history {user}")
                 if index:
-                    indices.append(index)
-            if len(indices) < len(history):
-                logger.warning("history %d: left out %d unknown items", user, len(history) - len(indices))
-            rows.append(indices[-self.max_seq_len :])
-            num_unknown.append(len(history) - len(indices))
-        return BatchFeature(
-            {**self.pad_histories(rows), "num_unknown": torch.tensor(num_unknown)}, tensor_type=return_tensors
-        )
+                    known.append(index)
+                elif unknown_items == "error":
+                    raise UnknownItemError(asin, name)
+                else:
+                    unknown.append(asin)
+            indexed.append(IndexedHistory(known[-max_len:], known, unknown))
+        return indexed
 
     @staticmethod
     def pad_histories(rows: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
@@ -164,35 +211,16 @@ class GenRecProcessor(ProcessorMixin):
     # ------------------------------------------------------------------------------------------------------------
     def render_item_text(self, item: Mapping) -> str:
         """The item's text: its `text_fields` in order, as `Field: value` parts joined by `. `."""
-        parts = []
-        for field in self.text_fields:
-            value = _flatten_field(item.get(field))
-            if value:
-                parts.append(value if field == "title" else f"{field.replace('_', ' ').capitalize()}: {value}")
-        return ". ".join(parts)
-
-    @staticmethod
-    def load_image(path: str | None):
-        """The RGB image at `path`, or `None` when there is no path or the file is missing or unreadable."""
-        if not path:
-            return None
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError) as error:
-            logger.warning("image %s is unreadable (%s); the item is encoded without an image", path, error)
-            return None
+        return render_item_text(item, self.text_fields)
 
     def encode_items(self, items: Sequence[Mapping], with_images: bool = True) -> BatchFeature:
         """Encoder inputs for item records: tokenized texts for every item, `pixel_values` for the items whose
         image (`image_path`) loads, and `image_mask` saying which those are."""
-        texts = [self.render_item_text(item) for item in items]
+        texts = [render_item_text(item, self.text_fields) for item in items]
         inputs = dict(
             self.tokenizer(texts, padding=True, truncation=True, max_length=self.text_max_length, return_tensors="pt")
         )
-        images = [self.load_image(item.get("image_path")) for item in items] if with_images else [None] * len(items)
+        images = [load_image(item.get("image_path")) for item in items] if with_images else [None] * len(items)
         inputs["image_mask"] = torch.tensor([image is not None for image in images], dtype=torch.bool)
         loaded = [image for image in images if image is not None]
         if loaded:
@@ -200,24 +228,4 @@ class GenRecProcessor(ProcessorMixin):
         return BatchFeature(inputs)
 
 
-def _flatten_field(value) -> str:
-    """Text of a metadata field: lists joined, dicts (or their JSON dumps) as `key: value` pairs."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("{") and stripped.endswith("}"):
-            try:
-                value = json.loads(stripped)
-            except json.JSONDecodeError:
-                return stripped
-        else:
-            return stripped
-    if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {_flatten_field(v)}" for k, v in value.items() if _flatten_field(v))
-    if isinstance(value, (list, tuple)):
-        return ", ".join(text for text in (_flatten_field(v) for v in value) if text)
-    return str(value)
-
-
-__all__ = ["GenRecProcessor", "UnknownItemError"]
+__all__ = ["GenRecProcessor", "IndexedHistory", "UnknownItemError"]

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny CLIP saved like a pretrained one, the offline MiniLM, tiny GenRec configs and models.
+"""Shared fixtures: a tiny CLIP and a tiny BERT saved like pretrained ones, the offline MiniLM, tiny GenRec configs and
+models, and the trained two-cluster model. Their builders live in `tests/fixtures/`.
 
 Every test runs offline (`HF_HUB_OFFLINE=1`) and leaves the remote-code registration (`_auto_class`) as it found it.
 """
@@ -7,49 +8,19 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub reads its constants
 
+import copy  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
-from clip_fixtures import save_tiny_clip  # noqa: E402  (tests/ is on sys.path under pytest)
+from fixtures.bert import save_tiny_bert  # noqa: E402  (tests/ is on sys.path under pytest)
+from fixtures.clip import save_tiny_clip  # noqa: E402
+from fixtures.models import TINY, build_tiny_model, item_vocab  # noqa: E402
+from fixtures.trained import train_tiny_model  # noqa: E402
 
-from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor  # noqa: E402
+from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor, ItemEncoder  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS_DIR = DATA_DIR / "amazon2018_gift_cards_mm" / "images"
-
-TINY = dict(
-    num_items=50,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    max_seq_len=7,
-    text_feature_dim=16,
-    image_feature_dim=8,
-    item_encoder_type="clip",
-)
-
-
-def item_vocab(num_items: int) -> list[str]:
-    """Synthetic `parent_asin`s `I001..`, in catalog order."""
-    return [f"I{i:03d}" for i in range(1, num_items + 1)]
-
-
-def build_tiny_model(config: GenRecConfig, seed: int = 0) -> GenRecModel:
-    """A seeded GenRecModel whose catalog holds random unit-norm features (about a third without an image) and a
-    strictly decreasing popularity (item 1 most popular)."""
-    torch.manual_seed(seed)
-    model = GenRecModel(config)
-    n = config.num_items
-    generator = torch.Generator().manual_seed(seed + 1)
-    model.set_item_features(
-        torch.nn.functional.normalize(torch.randn(n, config.text_feature_dim, generator=generator), dim=-1),
-        torch.nn.functional.normalize(torch.randn(n, config.image_feature_dim, generator=generator), dim=-1),
-        torch.arange(n) % 3 != 0,
-    )
-    model.set_item_popularity(torch.arange(n, 0, -1, dtype=torch.float))
-    return model
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +38,19 @@ def _offline_and_clean_auto_class(monkeypatch):
 def tiny_clip_path(tmp_path_factory) -> Path:
     """A tiny random CLIP (projection 16, images 32 px) with the real CLIP BPE vocabulary, as a local folder."""
     return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tmp_path_factory) -> Path:
+    """A tiny random BERT text encoder (hidden 16, character vocabulary) as a plain transformers folder."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, tiny_clip_path) -> Path:
+    """The two-cluster model (`fixtures.trained`) trained once per session and saved with its processor and item
+    table; tests that change it work on a copy."""
+    return train_tiny_model(tmp_path_factory.mktemp("trained"), tiny_clip_path)
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +88,6 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def _tiny_clip_processor(tiny_clip_path) -> GenRecProcessor:
-    from genrec_hf import ItemEncoder
-
     return ItemEncoder.from_pretrained(str(tiny_clip_path)).build_processor(
         item_vocab(TINY["num_items"]), max_seq_len=TINY["max_seq_len"]
     )
@@ -114,6 +96,4 @@ def _tiny_clip_processor(tiny_clip_path) -> GenRecProcessor:
 @pytest.fixture
 def tiny_processor(_tiny_clip_processor) -> GenRecProcessor:
     """A GenRecProcessor over the tiny CLIP's tokenizer and image processor, with the 50-item vocabulary `I001..`."""
-    import copy
-
     return copy.deepcopy(_tiny_clip_processor)

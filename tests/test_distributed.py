@@ -22,6 +22,8 @@ from genrec_hf.training.evaluation import evaluation_report
 from genrec_hf.training.sequences import SequenceCollator, eval_examples, item_counts, train_sequences
 from genrec_hf.training.trainer import GenRecTrainer
 
+pytestmark = pytest.mark.slow  # every test launches several processes: run with `pytest -m slow`
+
 REPO = Path(__file__).resolve().parents[1]
 THIS_FILE = Path(__file__).resolve()
 # 150 valid rows in batches of 7 per process: 22 batches, so the second process's last batch is padded with

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY, build_tiny_model
+from fixtures.models import TINY, build_tiny_model
 from huggingface_hub import CommitInfo, HfApi, RepoUrl
 from transformers import AutoModel, AutoProcessor
 
@@ -177,6 +177,7 @@ EXPECTED_FILES = {
     "README.md",
     "config.json",
     "configuration_genrec.py",
+    "item_content.py",
     "losses_genrec.py",
     "metrics.json",
     "model.safetensors",

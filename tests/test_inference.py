@@ -2,42 +2,45 @@
 
 import json
 import shutil
+import sys
 
 import pytest
 import torch
-from inference_fixtures import CLUSTER_SIZE, MAX_SEQ_LEN, content_features, item_records, trained_model_dir
+from fixtures.trained import CLUSTER_SIZE, MAX_SEQ_LEN, content_features, item_records
 from transformers import AutoModel, AutoProcessor, pipeline
 
 import genrec_hf  # noqa: F401  (registers the Auto classes and the pipeline)
 from genrec_hf import GenRecModel, ItemEncoder
-from genrec_hf.inference import ItemCatalog, build_faiss_index, faiss_recall_at_k, recommend_for_histories
-from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA, WORK_DIR, append_items
+from genrec_hf.inference import (
+    ItemCatalog,
+    append_items,
+    build_faiss_index,
+    faiss_recall_at_k,
+    recommend_for_histories,
+)
+from genrec_hf.inference.build import WORK_DIR
+from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA
 from genrec_hf.inference.cli import precompute_main
 
 HISTORIES = [["A01", "A02", "A03"], ["B05", "B06"], ["A04", "B07", "A08", "A09"]]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_clip_path):
-    return trained_model_dir(tmp_path_factory, tiny_clip_path)
-
-
 @pytest.fixture
-def loaded(model_dir):
-    return AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
+def loaded(trained_model_dir):
+    return AutoModel.from_pretrained(trained_model_dir), AutoProcessor.from_pretrained(trained_model_dir)
 
 
 def asins(processor, indices) -> list[str]:
     return [processor.index_to_item(i) for i in indices]
 
 
-def test_reloaded_model_recommend_agrees_with_pipeline(model_dir, loaded):
+def test_reloaded_model_recommend_agrees_with_pipeline(trained_model_dir, loaded):
     model, processor = loaded
     assert isinstance(model, GenRecModel) and not model.training
     batch = processor(HISTORIES)
     expected = model.recommend(batch["item_ids"], batch["attention_mask"], k=5, exclude_seen=True)
 
-    recommender = pipeline("next-item-recommendation", model=str(model_dir))
+    recommender = pipeline("next-item-recommendation", model=str(trained_model_dir))
     single = recommender(HISTORIES[0], k=5)
     assert [r["parent_asin"] for r in single] == asins(processor, expected.item_indices[0].tolist())
     torch.testing.assert_close(torch.tensor([r["score"] for r in single]), expected.scores[0], atol=1e-4, rtol=0)
@@ -100,8 +103,8 @@ def test_cold_item_added_with_add_items_is_recommended_for_matching_history(load
     assert all(a.startswith("B") for a in result.parent_asins)
 
 
-def test_pipeline_encodes_items_given_with_content(model_dir, tiny_clip_path):
-    recommender = pipeline("next-item-recommendation", model=str(model_dir))
+def test_pipeline_encodes_items_given_with_content(trained_model_dir, tiny_clip_path):
+    recommender = pipeline("next-item-recommendation", model=str(trained_model_dir))
     before = recommender.model.config.num_items
     new_item = {"parent_asin": "NEW1", "title": "alpha gadget deluxe", "store": "store A"}
     result = recommender(["A01", new_item, "A02"], k=4, return_flags=True)
@@ -122,9 +125,11 @@ def test_pipeline_encodes_items_given_with_content(model_dir, tiny_clip_path):
     assert again["unknown_items"] == ["GONE"] and recommender.model.config.num_items == before + 1
 
 
-def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(model_dir, tmp_path, monkeypatch, capsys):
+def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(
+    trained_model_dir, tmp_path, monkeypatch, capsys
+):
     folder = tmp_path / "model"
-    shutil.copytree(model_dir, folder)
+    shutil.copytree(trained_model_dir, folder)
     new_items = [{"parent_asin": f"N{i}", "title": f"new gadget {i}", "description": ["fresh"]} for i in range(5)]
     table = tmp_path / "items.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in item_records() + new_items))
@@ -175,3 +180,11 @@ def test_faiss_search_matches_exact_ranking(loaded):
     ):
         assert a.parent_asins == b.parent_asins and a.popularity_fallback == b.popularity_fallback
         torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores), atol=1e-4, rtol=0)
+
+
+def test_missing_faiss_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install genrec_hf\[faiss\]"):
+        build_faiss_index(torch.randn(8, 4), "flat")
+    with pytest.raises(ValueError, match="faiss index kind"):
+        build_faiss_index(torch.randn(8, 4), "annoy")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, build_tiny_model
+from fixtures.models import TINY, build_tiny_model
 from transformers import AutoConfig, AutoModel
 
 import genrec_hf  # noqa: F401  (registers the Auto classes)

@@ -70,6 +70,18 @@ def test_bad_history_arguments(tiny_processor):
         tiny_processor()
 
 
+def test_index_histories_keeps_the_recent_window_and_reports_unknown_items(tiny_processor):
+    history = ["I001", "NOPE", *(f"I{i:03d}" for i in range(2, 11)), "NOPE", "I002"]
+    (indexed,) = tiny_processor.index_histories([history], unknown_items="skip")
+    assert indexed.all_item_ids == [*range(1, 11), 2]  # every known item, repeats included
+    assert indexed.item_ids == [5, 6, 7, 8, 9, 10, 2] and indexed.truncated == 4  # the most recent max_seq_len
+    assert indexed.unknown_items == ["NOPE", "NOPE"]
+    (short,) = tiny_processor.index_histories([history], unknown_items="skip", max_len=3)
+    assert short.item_ids == [9, 10, 2] and short.truncated == 8
+    with pytest.raises(UnknownItemError, match="'NOPE' in history of user 'u7'"):
+        tiny_processor.index_histories([["I001"], history], names=["history of user 'u1'", "history of user 'u7'"])
+
+
 def test_pad_histories_to_multiple(tiny_processor):
     padded = GenRecProcessor.pad_histories([[1, 2, 3], [4]], pad_to_multiple_of=4)
     assert padded["item_ids"].tolist() == [[1, 2, 3, 0], [4, 0, 0, 0]]

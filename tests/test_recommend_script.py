@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_fixtures import MAX_SEQ_LEN, trained_model_dir
+from fixtures.trained import MAX_SEQ_LEN
 
 from genrec_hf.inference.cli import parse_history_line, precompute_main, recommend_main
 
@@ -31,10 +31,10 @@ BAD = [
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_clip_path):
+def model_dir(tmp_path_factory, trained_model_dir):
     """The trained tiny model with its precomputed catalog (titles from its item table)."""
     folder = tmp_path_factory.mktemp("served") / "model"
-    shutil.copytree(trained_model_dir(tmp_path_factory, tiny_clip_path), folder)
+    shutil.copytree(trained_model_dir, folder)
     assert precompute_main(["--model", str(folder), "--items", str(folder / "items.jsonl")]) == 0
     return folder
 

@@ -1,17 +1,15 @@
 """scripts/train.py end to end: the embedded synthetic sample, a tiny local text encoder, everything it writes, the
-item-feature cache, and `accelerate launch`."""
+item-feature cache, and `accelerate launch` (marked slow: `pytest -m slow`)."""
 
 import json
 import logging
 import os
-import string
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoModel, BertConfig, BertModel, BertTokenizer
+from transformers import AutoModel
 
 import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
 from genrec_hf import GenRecModel, GenRecProcessor, ItemEncoder
@@ -19,31 +17,6 @@ from genrec_hf.cli import train_main
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_NAMES = {"hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr"}
-
-
-def save_tiny_bert(folder: Path) -> Path:
-    """A random 1-layer BERT (hidden 16) with a WordPiece vocabulary of single characters, as a local folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    characters = string.ascii_lowercase + string.digits
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters, *(f"##{c}" for c in characters), *".,:()-"]
-    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
-    BertTokenizer(str(folder / "vocab.txt"), model_max_length=64).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokens),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 def synthetic_argv(output_dir: Path, encoder: Path, *extra: str) -> list[str]:
@@ -64,10 +37,10 @@ def assert_metrics_with_ci(group: dict) -> None:
 
 
 def test_train_script_on_the_synthetic_sample_writes_everything_and_reuses_cached_features(
-    tmp_path, tiny_bert, monkeypatch, caplog
+    tmp_path, tiny_bert_path, monkeypatch, caplog
 ):
     out = tmp_path / "run"
-    metrics = train_main(synthetic_argv(out, tiny_bert))
+    metrics = train_main(synthetic_argv(out, tiny_bert_path))
 
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "metrics.json"} <= names
@@ -106,11 +79,12 @@ def test_train_script_on_the_synthetic_sample_writes_everything_and_reuses_cache
 
     monkeypatch.setattr(ItemEncoder, "encode", no_encoding)
     with caplog.at_level(logging.INFO, logger="genrec_hf"):
-        again = train_main(synthetic_argv(out, tiny_bert, "--max_steps", "1"))
+        again = train_main(synthetic_argv(out, tiny_bert_path, "--max_steps", "1"))
     assert "item features read from cache" in caplog.text
     assert again["training"]["global_step"] == 1
 
 
+@pytest.mark.slow
 def test_accelerate_launch_runs_the_script_in_one_process(tmp_path):
     env = {
         **os.environ,

@@ -34,7 +34,10 @@ import torch
 from transformers import AutoModel, AutoProcessor, HfArgumentParser
 
 from ..modeling_genrec import GenRecModel
-from .catalog import FAISS_KINDS, ItemCatalog, build_catalog, load_item_encoder
+from .build import CatalogBuildOptions, build_catalog
+from .catalog import ItemCatalog
+from .faiss_index import FAISS_KINDS
+from .items import load_item_encoder
 from .recommender import recommend_for_histories
 
 logger = logging.getLogger("genrec_hf.inference")
@@ -96,8 +99,7 @@ def load_model_and_processor(folder: str, device: str = "cpu"):
     if not isinstance(model, GenRecModel):
         raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRecModel")
     processor = AutoProcessor.from_pretrained(folder)
-    if processor.num_items != model.config.num_items:
-        raise ValueError(f"{folder}: processor has {processor.num_items} items, model {model.config.num_items}")
+    processor.check_num_items(model.config.num_items, f"the model in {folder}")
     return model.to(device).eval(), processor
 
 
@@ -116,13 +118,15 @@ def precompute_main(argv: list[str] | None = None) -> int:
             args.items,
             output_dir=args.output_dir or args.model,
             encoder=encoder,
-            chunk_size=args.chunk_size,
-            batch_size=args.batch_size,
-            max_chunks=args.max_chunks,
-            faiss_index=args.faiss_index,
-            nlist=args.nlist,
-            nprobe=args.nprobe,
-            hnsw_m=args.hnsw_m,
+            options=CatalogBuildOptions(
+                chunk_size=args.chunk_size,
+                batch_size=args.batch_size,
+                max_chunks=args.max_chunks,
+                faiss_index=args.faiss_index,
+                nlist=args.nlist,
+                nprobe=args.nprobe,
+                hnsw_m=args.hnsw_m,
+            ),
         )
     except (OSError, ValueError) as error:
         logger.error("precompute failed: %s", error)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .catalog import ItemCatalog, add_items_to_catalog, load_item_encoder
+from .catalog import ItemCatalog
+from .items import add_items_to_catalog, load_item_encoder
 from .recommender import recommend_for_histories
 
 logger = logging.getLogger(__name__)

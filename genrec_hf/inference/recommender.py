@@ -105,21 +105,19 @@ def recommend_for_histories(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     catalog = catalog if catalog is not None else ItemCatalog.from_model(model, processor)
-    if catalog.num_items != processor.num_items:
-        raise ValueError(f"catalog has {catalog.num_items} items but the processor has {processor.num_items}")
+    processor.check_num_items(catalog.num_items, "the catalog")
     max_len = min(processor.max_seq_len, model.config.max_seq_len)
     batch_size = max(1, min(batch_size, MAX_SCORES_PER_BATCH // (catalog.num_items + 1)))
     results = []
     for start in range(0, len(histories), batch_size):
-        rows, seen, partial = [], [], []
-        for history in histories[start : start + batch_size]:
-            if isinstance(history, str):
-                raise TypeError("a history is a list of parent_asin strings, not one string")
-            known = [processor.item_to_index(a) for a in history if a in processor]
-            rows.append(known[-max_len:])
-            seen.append(set(known))
-            unknown = list(dict.fromkeys(a for a in history if a not in processor))
-            partial.append(Recommendation([], [], [], unknown, False, max(0, len(known) - max_len)))
+        block = histories[start : start + batch_size]
+        indexed = processor.index_histories(block, unknown_items="skip", max_len=max_len)
+        rows = [history.item_ids for history in indexed]
+        seen = [set(history.all_item_ids) for history in indexed]
+        partial = [
+            Recommendation([], [], [], list(dict.fromkeys(history.unknown_items)), False, history.truncated)
+            for history in indexed
+        ]
         # Items of the history older than the window are excluded too: ask for that many more and filter.
         extra = max(len(s.difference(r)) for s, r in zip(seen, rows)) if exclude_seen else 0
         batch = processor.pad_histories(rows)

@@ -13,13 +13,13 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from ..configuration_genrec import FUSION_MODES, GenRecConfig
+from ..encoders import DEFAULT_CLIP, ItemEncoder, ItemFeatures
+from ..feature_cache import cached_item_features
 from ..hub import METRICS_FILE, publish
-from ..item_encoder import DEFAULT_CLIP, ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import GenRecProcessor
 from .curves import TrainingCurvesCallback
 from .evaluation import evaluation_report
-from .features import cached_item_features
 from .sequences import SequenceCollator, eval_examples, item_counts, train_sequences
 from .trainer import GenRecTrainer
 

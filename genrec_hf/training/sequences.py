@@ -35,10 +35,8 @@ def eval_examples(split: Dataset, processor: GenRecProcessor) -> Dataset:
     """One row per split row: the history's catalog indices (most recent `max_seq_len`) and the target index."""
 
     def to_indices(batch: dict) -> dict:
-        histories = [
-            [processor.item_to_index(a, f"history of user {u!r}") for a in h][-processor.max_seq_len :]
-            for u, h in zip(batch["user_id"], batch["history"])
-        ]
+        names = [f"history of user {u!r}" for u in batch["user_id"]]
+        histories = [history.item_ids for history in processor.index_histories(batch["history"], names=names)]
         targets = [
             processor.item_to_index(t, f"target of user {u!r}") for u, t in zip(batch["user_id"], batch["target"])
         ]

@@ -1,4 +1,5 @@
-"""Item encoders: a frozen CLIP (text + image) or a sentence encoder (text, mean pooling) that embed item content."""
+"""Item encoders: a frozen CLIP (text + image) or a text encoder (pooled as its own config declares) that embed item
+content."""
 
 import logging
 from collections.abc import Mapping, Sequence
@@ -10,12 +11,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
+from .pooling import TextPooling
 from .processing_genrec import GenRecProcessor
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+HUB_KWARGS = ("cache_dir", "revision", "token", "local_files_only")  # from_pretrained options that locate files
 
 
 def resolve_encoder_path(name_or_path: str) -> str:
@@ -32,7 +35,8 @@ def resolve_encoder_path(name_or_path: str) -> str:
 
 @dataclass
 class ItemFeatures:
-    """Content features of a list of items, row `i` for item `i` (L2-normalised per modality)."""
+    """Content features of a list of items, row `i` for item `i`: CLIP's image and text vectors L2-normalised, a text
+    encoder's as its pooling declares."""
 
     text_features: torch.Tensor
     image_features: torch.Tensor
@@ -54,15 +58,19 @@ class ItemEncoder:
 
     `encoder_type="clip"` embeds the item text with CLIP's text tower and the item image with its vision tower; an
     item whose image is missing or unreadable gets a zero image vector and `image_mask=False` (a masked modality,
-    never a blank picture). `encoder_type="text"` mean-pools a sentence encoder (e.g. all-MiniLM-L6-v2) over the
-    item text and has no image features.
+    never a blank picture). `encoder_type="text"` pools a text encoder's token states over the item text with
+    `pooling` (read by `from_pretrained` from the encoder's own sentence-transformers files: CLS for a BGE-style
+    model, mean for all-MiniLM-L6-v2 or a plain transformers model) and has no image features.
     """
 
-    def __init__(self, model: torch.nn.Module, encoder_type: str, name_or_path: str):
+    def __init__(
+        self, model: torch.nn.Module, encoder_type: str, name_or_path: str, pooling: TextPooling | None = None
+    ):
         if encoder_type not in ("clip", "text"):
             raise ValueError(f"encoder_type must be 'clip' or 'text', got {encoder_type!r}")
         self.model = model.eval().requires_grad_(False)
         self.encoder_type = encoder_type
+        self.pooling = pooling or TextPooling()
         self.name_or_path = name_or_path  # recorded in the GenRec config: a Hub id where there is one
         self.source = resolve_encoder_path(name_or_path)
 
@@ -70,18 +78,22 @@ class ItemEncoder:
     def from_pretrained(
         cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs
     ) -> "ItemEncoder":
-        """Loads a CLIP or sentence encoder; the type is read from its config when not given."""
+        """Loads a CLIP or text encoder; the type is read from its config when not given, a text encoder's pooling
+        from its sentence-transformers files (`modules.json`)."""
         source = resolve_encoder_path(name_or_path)
         if encoder_type is None:
             config = AutoConfig.from_pretrained(source, **kwargs)
             encoder_type = "clip" if isinstance(config, CLIPConfig) else "text"
-        model_class = CLIPModel if encoder_type == "clip" else AutoModel
-        return cls(model_class.from_pretrained(source, **kwargs), encoder_type, str(name_or_path))
+        if encoder_type == "clip":
+            return cls(CLIPModel.from_pretrained(source, **kwargs), encoder_type, str(name_or_path))
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        pooling = TextPooling.from_pretrained(source, **hub_kwargs)
+        return cls(AutoModel.from_pretrained(source, **kwargs), encoder_type, str(name_or_path), pooling)
 
     @property
     def text_feature_dim(self) -> int:
         config = self.model.config
-        return config.projection_dim if self.encoder_type == "clip" else config.hidden_size
+        return config.projection_dim if self.encoder_type == "clip" else self.pooling.output_dim(config.hidden_size)
 
     @property
     def image_feature_dim(self) -> int:
@@ -143,14 +155,12 @@ class ItemEncoder:
 
     def _text_features(self, inputs) -> torch.Tensor:
         text_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in inputs}
-        if self.encoder_type == "clip":
-            text_inputs.pop("token_type_ids", None)
-            embeds = self.model.get_text_features(**text_inputs).pooler_output
-        else:
-            hidden = self.model(**text_inputs).last_hidden_state
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            embeds = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        if self.encoder_type == "text":
+            hidden = self.model(**text_inputs).last_hidden_state.float()
+            return self.pooling(hidden, inputs["attention_mask"]).cpu()
+        text_inputs.pop("token_type_ids", None)
+        embeds = self.model.get_text_features(**text_inputs).pooler_output
         return F.normalize(embeds.float(), dim=-1).cpu()
 
 
-__all__ = ["ItemEncoder", "ItemFeatures", "DEFAULT_CLIP", "MINILM", "resolve_encoder_path"]
+__all__ = ["DEFAULT_CLIP", "MINILM", "ItemEncoder", "ItemFeatures", "resolve_encoder_path"]

@@ -3,22 +3,24 @@
 import hashlib
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
 
-from ..item_encoder import ItemEncoder, ItemFeatures
-from ..processing_genrec import GenRecProcessor
+from .encoders import ItemEncoder, ItemFeatures
+from .processing_genrec import GenRecProcessor
 
 logger = logging.getLogger(__name__)
 
 
 def features_cache_key(encoder: ItemEncoder, processor: GenRecProcessor, items: Dataset) -> str:
-    """Changes whenever the encoder, the text template or the item table changes."""
+    """Changes whenever the encoder (or its pooling), the text template or the item table changes."""
     description = {
         "encoder": encoder.name_or_path,
         "encoder_type": encoder.encoder_type,
+        "pooling": asdict(encoder.pooling) if encoder.encoder_type == "text" else None,
         "text_fields": processor.text_fields,
         "text_max_length": processor.text_max_length,
         "items": items._fingerprint,
@@ -47,3 +49,6 @@ def cached_item_features(
         save_file({k: v.contiguous() for k, v in features.as_dict().items()}, path)
         logger.info("item features cached at %s", path)
     return features
+
+
+__all__ = ["cached_item_features", "features_cache_key"]

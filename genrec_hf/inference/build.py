@@ -1,0 +1,191 @@
+"""Building a trained model's catalog from an item table, resumably.
+
+Items of the table that the model has never seen are encoded through the model's item encoder in chunks, each chunk
+saved as it finishes under `.item_catalog_work/`; a rerun after an interruption encodes only the missing chunks.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from ..data.items import item_column, load_item_table, select_items
+from ..encoders import ItemEncoder, ItemFeatures
+from ..modeling_genrec import GenRecModel
+from ..processing_genrec import PAD_ITEM, GenRecProcessor
+from .catalog import ItemCatalog, saved_titles
+from .faiss_index import FAISS_KINDS, build_faiss_index, faiss_recall_at_k
+from .items import append_items, load_item_encoder
+
+logger = logging.getLogger(__name__)
+
+WORK_DIR = ".item_catalog_work"
+
+
+@dataclass
+class CatalogBuildOptions:
+    """How `build_catalog` encodes new items and indexes the catalog.
+
+    `chunk_size` new items make one saved chunk (the unit of resumption), encoded `batch_size` items per forward;
+    `max_chunks` stops after that many newly encoded chunks. `faiss_index` is one of `FAISS_KINDS`, with `nlist`,
+    `nprobe` (IVF) and `hnsw_m` (HNSW) passed to `build_faiss_index`.
+    """
+
+    chunk_size: int = 4096
+    batch_size: int = 64
+    max_chunks: int | None = None
+    faiss_index: str = "none"
+    nlist: int | None = None
+    nprobe: int | None = None
+    hnsw_m: int = 32
+    show_progress: bool = True
+
+    def __post_init__(self):
+        if self.faiss_index not in FAISS_KINDS:
+            raise ValueError(f"faiss_index must be one of {FAISS_KINDS}, got {self.faiss_index!r}")
+        if self.chunk_size < 1 or self.batch_size < 1:
+            raise ValueError(f"chunk_size and batch_size must be >= 1, got {self.chunk_size} and {self.batch_size}")
+
+
+@dataclass
+class CatalogBuildResult:
+    """What `build_catalog` did. `catalog` is `None` while `complete` is False (stopped by `max_chunks`)."""
+
+    complete: bool
+    num_new_items: int
+    chunks_done: int
+    chunks_total: int
+    catalog: ItemCatalog | None = None
+    faiss_recall_at_10: float | None = None
+    output_dir: Path | None = None
+
+
+def build_catalog(
+    model: GenRecModel,
+    processor: GenRecProcessor,
+    items=None,
+    output_dir: str | Path | None = None,
+    encoder: ItemEncoder | None = None,
+    options: CatalogBuildOptions | None = None,
+) -> CatalogBuildResult:
+    """Builds (or extends) the catalog of a trained model from an item table (anything `load_item_table` reads).
+
+    Items of `items` unknown to the processor are encoded through `encoder` (default: the model's item encoder) in
+    chunks and appended with `add_items` to the model and the processor; then the fused vectors of the whole catalog
+    are computed, with titles from the table, and optionally a FAISS index with its recall@10 against exact search.
+    With `output_dir`, every encoded chunk is saved as it finishes (a rerun resumes after the last one), and the
+    extended model, processor and catalog files are saved there at the end. When `options.max_chunks` stops the
+    build early, the result has `complete=False` and the model is left unchanged.
+    """
+    options = options or CatalogBuildOptions()
+    output_dir = Path(output_dir) if output_dir is not None else None
+    table = load_item_table(items) if items is not None else []
+    asins = [str(a) for a in item_column(table, "parent_asin")]
+    titles = dict(zip(asins, item_column(table, "title")))
+    positions = _new_item_positions(asins, processor)
+    new_asins = [asins[p] for p in positions]
+    chunks = [positions[i : i + options.chunk_size] for i in range(0, len(positions), options.chunk_size)]
+    logger.info(
+        "%d items in the table, %d new to the catalog of %d items", len(asins), len(new_asins), processor.num_items
+    )
+
+    work = _work_folder(output_dir, model, new_asins, chunks) if output_dir is not None else None
+    parts = _encode_chunks(model, processor, encoder, table, chunks, work, options)
+    if len(parts) < len(chunks):
+        return CatalogBuildResult(False, len(new_asins), len(parts), len(chunks), output_dir=output_dir)
+    if new_asins:
+        names = ("text_features", "image_features", "image_mask")
+        features = ItemFeatures(*(torch.cat([getattr(p, name) for p in parts]) for name in names))
+        append_items(model, processor, new_asins, features)
+    if output_dir is not None:
+        titles = {**saved_titles(output_dir), **{a: t for a, t in titles.items() if t}}
+        if new_asins or not (output_dir / "config.json").exists():  # the catalog always sits beside its model
+            model.save_pretrained(output_dir)
+            processor.save_pretrained(output_dir)
+    catalog = ItemCatalog.from_model(model, processor, titles)
+    recall = None
+    if options.faiss_index != "none":
+        catalog.index, catalog.index_info = build_faiss_index(
+            catalog.embeddings[1:], options.faiss_index, options.nlist, options.nprobe, options.hnsw_m
+        )
+        recall = faiss_recall_at_k(catalog.index, catalog.embeddings[1:])
+        catalog.index_info["recall_at_10"] = recall
+        logger.info("FAISS %s index: recall@10 against exact search %.4f", options.faiss_index, recall)
+    if output_dir is not None:
+        catalog.save(output_dir)
+        shutil.rmtree(output_dir / WORK_DIR, ignore_errors=True)
+    return CatalogBuildResult(True, len(new_asins), len(chunks), len(chunks), catalog, recall, output_dir)
+
+
+def _new_item_positions(asins: Sequence[str], processor: GenRecProcessor) -> list[int]:
+    """Table positions of the first occurrence of every `parent_asin` the processor does not know."""
+    positions, seen = [], set()
+    for position, asin in enumerate(asins):
+        if asin not in processor and asin not in seen and asin != PAD_ITEM:
+            positions.append(position)
+            seen.add(asin)
+    return positions
+
+
+def _work_folder(output_dir: Path, model: GenRecModel, new_asins: Sequence[str], chunks: Sequence[Sequence]) -> Path:
+    """The folder of saved chunks for this build; a partial build for other items or settings is discarded."""
+    work = output_dir / WORK_DIR
+    manifest = {
+        "new_items": hashlib.sha256("\n".join(new_asins).encode()).hexdigest(),
+        "chunk_sizes": [len(c) for c in chunks],
+        "encoder": model.config.item_encoder_name_or_path,
+    }
+    manifest_path = work / "manifest.json"
+    if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
+        logger.warning("discarding the partial catalog build in %s: it was for other items or settings", work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest))
+    return work
+
+
+def _encode_chunks(
+    model: GenRecModel,
+    processor: GenRecProcessor,
+    encoder: ItemEncoder | None,
+    table: Sequence[Mapping],
+    chunks: Sequence[Sequence[int]],
+    work: Path | None,
+    options: CatalogBuildOptions,
+) -> list[ItemFeatures]:
+    """Features of every chunk (table positions), read from `work` where a previous run saved them; stops after
+    `options.max_chunks` newly encoded chunks. The encoder is loaded only when a chunk needs encoding."""
+    parts, encoded = [], 0
+    done = sum((work / f"chunk-{i:06d}.safetensors").exists() for i in range(len(chunks))) if work else 0
+    if done:
+        logger.info("resuming: %d of %d chunks already encoded in %s", done, len(chunks), work)
+    total = sum(map(len, chunks))
+    progress = tqdm(total=total, desc="Encoding new items", unit="item", disable=not (options.show_progress and total))
+    for number, chunk in enumerate(chunks):
+        path = work / f"chunk-{number:06d}.safetensors" if work else None
+        if path is not None and path.exists():
+            parts.append(ItemFeatures(**load_file(path)))
+        else:
+            if options.max_chunks is not None and encoded >= options.max_chunks:
+                break
+            encoder = encoder or load_item_encoder(model)
+            batch = select_items(table, chunk)
+            parts.append(encoder.encode(batch, processor, batch_size=options.batch_size, show_progress=False))
+            encoded += 1
+            if path is not None:
+                partial = path.with_suffix(".partial")
+                save_file({k: v.contiguous() for k, v in parts[-1].as_dict().items()}, partial)
+                partial.rename(path)  # a chunk file exists only once it is complete
+        progress.update(len(chunk))
+    progress.close()
+    return parts
+
+
+__all__ = ["WORK_DIR", "CatalogBuildOptions", "CatalogBuildResult", "build_catalog"]
