@@ -12,7 +12,7 @@ import genrec_hf  # noqa: F401  (registers the Auto classes and the pipeline)
 from genrec_hf import GenRecModel, ItemEncoder
 from genrec_hf.inference import ItemCatalog, build_faiss_index, faiss_recall_at_k, recommend_for_histories
 from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA, WORK_DIR, append_items
-from genrec_hf.inference.cli import precompute_main
+from genrec_hf.commands.precompute import main as precompute_main
 
 HISTORIES = [["A01", "A02", "A03"], ["B05", "B06"], ["A04", "B07", "A08", "A09"]]
 

@@ -1,4 +1,4 @@
-"""Inference layer: the item catalog of a trained model, recommendations for any history, the pipeline, the CLI."""
+"""Inference layer: the item catalog of a trained model, recommendations for any history, the pipeline."""
 
 from .catalog import (
     CatalogBuildResult,
