@@ -36,7 +36,8 @@ LEVERS = {
 
 
 def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespace) -> dict:
-    from genrec_hf.training.cli import train_main
+    from genrec_hf.commands.train import main as train_main
+    from genrec_hf.evaluation import EvaluationReport
 
     path = RESULTS / dataset / f"{lever}-e{epochs}-seed{seed}.json"
     if path.is_file() and not args.force:
@@ -45,16 +46,16 @@ def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespa
     run_dir = args.runs_dir / "ablation" / dataset / path.stem
     extra = [*LEVERS[lever], "--num_train_epochs", str(epochs), "--bootstrap_samples", "200"]
     argv = quality.train_argv(dataset, quality.ID_ONLY, data_dir, run_dir, seed, "exclude", args.cache_dir, extra)
-    metrics = train_main(argv)
+    report = EvaluationReport.from_dict(train_main(argv))
     last = max(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     state = json.loads((last / "trainer_state.json").read_text())
     curve = [round(e["eval_ndcg@10"], 5) for e in state["log_history"] if "eval_ndcg@10" in e]
     result = {
         "dataset": dataset, "lever": lever, "arguments": LEVERS[lever], "epochs": epochs, "seed": seed,
         "protocol": "history excluded", "valid_ndcg@10_per_epoch": curve,
-        "best_epoch": curve.index(max(curve)) + 1, "valid": metrics["valid"],
-        "test": {k: v["value"] for k, v in metrics["test"].items()},
-        "seconds_per_epoch": metrics["training"]["train_runtime_s"] / epochs,
+        "best_epoch": curve.index(max(curve)) + 1, "valid": report.valid,
+        "test": {k: v.value for k, v in report.test.items()},
+        "seconds_per_epoch": report.training.train_runtime_s / epochs,
         "command": "python scripts/train.py " + " ".join(argv),
     }  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)

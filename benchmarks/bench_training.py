@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from genrec_hf import GenRecConfig, GenRecModel
-from genrec_hf.training.sequences import SequenceCollator
+from genrec_hf.training.collator import SequenceCollator
 
 DEFAULT_BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon2014_beauty_ids" / "Beauty.txt"
 

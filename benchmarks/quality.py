@@ -11,26 +11,30 @@
 
 Each dataset is prepared once into `--cache_dir` (the benchmark readers of `genrec_hf.data.benchmark_formats` for
 the published files, `prepare_dataset` for the 2023-schema raw files), then every variant is trained by
-`train_main` (the code of `scripts/train.py`) with the fixed hyper-parameters below into `--runs_dir`. A run is
-trained under one ranking protocol (all catalog items ranked, or the user's history items removed; checkpoint
-selection uses valid NDCG@10 under that protocol) and its saved best model is re-scored under the other protocol,
-so every run reports both. The popularity row is the baseline every run computes on the same split.
+`genrec_hf.commands.train` (the code of `scripts/train.py`) with the fixed hyper-parameters below into
+`--runs_dir`. A run is trained under one ranking protocol (all catalog items ranked, or the user's history items
+removed; checkpoint selection uses valid NDCG@10 under that protocol) and its saved best model is re-scored under the
+other protocol by `RankingEvaluator`, so every run reports both. The popularity row is the baseline every run
+computes on the same split.
 
 Rows go to stdout and to `benchmarks/results/<dataset>/<variant>-seed<k>[-refit].json` (the run's `metrics.json`,
-the report of both protocols and the command), which the `table` command reads back. A run stopped before its last
-epoch (a time budget) is scored from its best checkpoint by `--finalize`; its row says so. Runs whose metrics exist
-are not retrained (`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the per-epoch
-validation) on the machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
+the `EvaluationReport` of both protocols and the command), which the `table` command reads back. A run stopped
+before its last epoch (a time budget) is scored from its best checkpoint by `--finalize`; its row says so. Runs whose
+metrics exist are not retrained (`--force` retrains). Training time is the Trainer's `train_runtime` (it includes the
+per-epoch validation) on the machine that ran it: on a shared 2-core machine it varies by 15-30% from run to run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
+
+from genrec_hf.evaluation import Estimate, EvaluationReport
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO.parent / "shared" / "data"
@@ -156,28 +160,23 @@ def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: P
     return [*argv, *(["--exclude_history"] if protocol == "exclude" else []), *extra]
 
 
-def rescore(model_dir: Path, data_dir: Path, exclude_history: bool, seed: int) -> dict:
+def rescore(model_dir: Path, data_dir: Path, exclude_history: bool, seed: int) -> EvaluationReport:
     """Valid / test metrics (test with CIs) and the popularity baseline of the model saved in `model_dir` under one
-    ranking protocol, with the same `evaluation_report` as `train_main`."""
-    from transformers import TrainingArguments
-
+    ranking protocol, by the evaluator that scores every training run."""
     from genrec_hf.data import load_prepared
+    from genrec_hf.evaluation import RankingEvaluator
     from genrec_hf.modeling_genrec import GenRecModel
     from genrec_hf.processing_genrec import GenRecProcessor
-    from genrec_hf.training.evaluation import evaluation_report
-    from genrec_hf.training.sequences import SequenceCollator, eval_examples, item_counts, train_sequences
-    from genrec_hf.training.trainer import GenRecTrainer
+    from genrec_hf.sequences import eval_examples, item_counts, train_sequences
 
     data = load_prepared(data_dir)
     processor = GenRecProcessor.from_pretrained(model_dir)
     model = GenRecModel.from_pretrained(model_dir).eval()
     train = train_sequences(data.splits["train"], processor)
     valid, test = (eval_examples(data.splits[name], processor) for name in ("valid", "test"))
-    args = TrainingArguments(output_dir=str(model_dir / "rescore"), per_device_eval_batch_size=256, report_to=[],
-                             remove_unused_columns=False, disable_tqdm=True)  # fmt: skip
-    trainer = GenRecTrainer(model=model, args=args, data_collator=SequenceCollator(), exclude_history=exclude_history)
     counts = item_counts(train, processor.num_items)
-    return evaluation_report(trainer, valid, test, counts, seed=seed)
+    evaluator = RankingEvaluator(exclude_history=exclude_history, batch_size=256, seed=seed)
+    return evaluator.report(model, valid, test, counts)
 
 
 def protocol_name(exclude_history: bool) -> str:
@@ -204,7 +203,7 @@ def interrupted_training(run_dir: Path) -> tuple[Path, dict]:
 def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Namespace) -> dict:
     """Trains one run (unless its result exists) and scores its best model under both protocols; with
     `args.finalize`, scores the best checkpoint of a run that was stopped instead of training."""
-    from genrec_hf.training.cli import train_main
+    from genrec_hf.commands.train import main as train_main
 
     result_path = RESULTS / dataset / f"{variant}-seed{seed}{'-refit' if args.refit_epochs else ''}.json"
     if result_path.is_file() and not args.force:
@@ -228,11 +227,12 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
         (run_dir / "started_at").write_text(str(time.time()))  # read by --finalize if the run is stopped
         start = time.perf_counter()
         metrics = train_main(argv)
-        model_dir, training = run_dir, {**metrics["training"], "wall_s": time.perf_counter() - start}
-        parts = ("valid", "test", "test_warm", "test_cold", "popularity")
-        protocols = {protocol_name(selection): {k: metrics[k] for k in parts}}
+        report = EvaluationReport.from_dict(metrics)
+        model_dir, training = run_dir, {**report.training.to_dict(), "wall_s": time.perf_counter() - start}
+        protocols = {protocol_name(selection): evaluation_only(report)}
     for exclude in (False, True):
-        protocols.setdefault(protocol_name(exclude), rescore(model_dir, data_dir, exclude, seed))
+        if protocol_name(exclude) not in protocols:
+            protocols[protocol_name(exclude)] = evaluation_only(rescore(model_dir, data_dir, exclude, seed))
     result = {
         "dataset": dataset, "variant": variant, "seed": seed, "selection_protocol": protocol_name(selection),
         "refit_on_valid": bool(args.refit_epochs),
@@ -244,8 +244,18 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
     return result
 
 
-def _cell(metric: dict) -> str:
-    return f"{metric['value']:.4f} [{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
+def evaluation_only(report: EvaluationReport) -> dict:
+    """A report's numbers and protocol, without the run (the result file records the run once)."""
+    return dataclasses.replace(report, model=None, data=None, training=None).to_dict()
+
+
+def protocol_report(result: dict, protocol: str) -> EvaluationReport:
+    """The report of one protocol of a result file (older files hold the same sections without `protocol`)."""
+    return EvaluationReport.from_dict(result["protocols"][protocol])
+
+
+def _cell(metric: Estimate) -> str:
+    return f"{metric.value:.4f} [{metric.ci_low:.4f}, {metric.ci_high:.4f}]"
 
 
 VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-batch + 256 uniform, log-Q)",
@@ -269,7 +279,7 @@ def rows(result: dict) -> list[str]:
     lines = []
     for exclude in (False, True):
         protocol = protocol_name(exclude)
-        test = result["protocols"][protocol]["test"]
+        test = protocol_report(result, protocol).test
         selected = protocol == result["selection_protocol"]
         command = f"`{result['command']}`" if selected else "same model, re-scored"
         cells = [
@@ -284,7 +294,7 @@ def rows(result: dict) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     if result["variant"] == "id" and not result.get("refit_on_valid"):
         for exclude in (False, True):
-            test = result["protocols"][protocol_name(exclude)]["popularity"]["test"]
+            test = protocol_report(result, protocol_name(exclude)).popularity.test
             cells = [result["dataset"], "popularity", protocol_name(exclude), *(_cell(test[k]) for k, _ in METRICS),
                      "-", "-", "computed by the ID-only run"]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
@@ -301,12 +311,12 @@ def table(results: list[dict]) -> str:
     return "\n".join([HEADER, *(line for result in results for line in rows(result))])
 
 
-def _summary_cell(tests: list[dict], key: str) -> str:
+def _summary_cell(tests: list[dict[str, Estimate]], key: str) -> str:
     """Mean over seeds (± their standard deviation when several) and the first seed's bootstrap CI."""
-    values = [t[key]["value"] for t in tests]
+    values = [t[key].value for t in tests]
     mean = sum(values) / len(values)
     spread = f" ±{(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5:.4f}" if len(values) > 1 else ""
-    return f"{mean:.4f}{spread} [{tests[0][key]['ci_low']:.4f}, {tests[0][key]['ci_high']:.4f}]"
+    return f"{mean:.4f}{spread} [{tests[0][key].ci_low:.4f}, {tests[0][key].ci_high:.4f}]"
 
 
 def summary(results: list[dict]) -> str:
@@ -327,8 +337,8 @@ def summary(results: list[dict]) -> str:
                           for r in group[:1] if "stopped" in r["training"])  # fmt: skip
         for exclude in (False, True):
             protocol = protocol_name(exclude)
-            tests = [r["protocols"][protocol][part] for r in group]
-            tests = [t["test"] for t in tests] if part == "popularity" else tests
+            reports = [protocol_report(r, protocol) for r in group]
+            tests = [r.popularity.test if part == "popularity" else r.test for r in reports]
             cells = [
                 group[0]["dataset"],
                 name,

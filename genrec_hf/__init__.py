@@ -1,17 +1,30 @@
 """genrec_hf: a Hugging Face-native multimodal next-item recommender.
 
 Importing the package registers `GenRecConfig`, `GenRecModel` and `GenRecProcessor` with the transformers Auto
-classes, so `AutoModel.from_pretrained(folder)` works without `trust_remote_code`.
+classes, so `AutoModel.from_pretrained(folder)` works without `trust_remote_code`, and registers
+`pipeline("next-item-recommendation")`. Everything else is imported on first use: `genrec_hf.publish`,
+`genrec_hf.train`, `genrec_hf.EvaluationReport` or `genrec_hf.hub` load the Hub, training or evaluation code (and
+`datasets`, `matplotlib`, `faiss`) only then.
+
+Layers, each importing only those before it: `data` -> item encoders -> model (`*_genrec.py`, `ranking.py`,
+`sequences.py`) -> `training` / `evaluation` -> `inference` -> `hub` -> `commands`.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from .configuration_genrec import GenRecConfig
-from .encoders import DEFAULT_CLIP, ItemEncoder, ItemFeatures
-from .hub import build_model_card, publish, save_for_hub
 from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
 from .processing_genrec import GenRecProcessor, UnknownItemError
+
+if TYPE_CHECKING:
+    from .encoders import DEFAULT_CLIP, ItemEncoder, ItemFeatures
+    from .evaluation import EvaluationReport, RankingEvaluator
+    from .hub import build_model_card, publish, save_for_hub
+    from .training import GenRecTrainer, train
 
 __version__ = "0.1.0"
 
@@ -19,19 +32,53 @@ AutoConfig.register(GenRecConfig.model_type, GenRecConfig, exist_ok=True)
 AutoModel.register(GenRecConfig, GenRecModel, exist_ok=True)
 AutoProcessor.register(GenRecConfig, GenRecProcessor, exist_ok=True)
 
+# name -> the submodule that defines it, imported when the name is first read
+_LAZY_ATTRIBUTES = {
+    "DEFAULT_CLIP": "encoders",
+    "ItemEncoder": "encoders",
+    "ItemFeatures": "encoders",
+    "EvaluationReport": "evaluation",
+    "RankingEvaluator": "evaluation",
+    "build_model_card": "hub",
+    "publish": "hub",
+    "save_for_hub": "hub",
+    "GenRecTrainer": "training",
+    "train": "training",
+}
+_LAZY_SUBMODULES = ("commands", "data", "evaluation", "hub", "inference", "training")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_ATTRIBUTES, *_LAZY_SUBMODULES})
+
+
 __all__ = [
-    "build_model_card",
-    "publish",
-    "save_for_hub",
     "DEFAULT_CLIP",
+    "EvaluationReport",
     "GenRecConfig",
     "GenRecModel",
     "GenRecOutput",
     "GenRecPreTrainedModel",
     "GenRecProcessor",
     "GenRecRecommendations",
+    "GenRecTrainer",
     "ItemEncoder",
     "ItemFeatures",
     "NextItemRecommendationPipeline",
+    "RankingEvaluator",
     "UnknownItemError",
+    "build_model_card",
+    "publish",
+    "save_for_hub",
+    "train",
 ]

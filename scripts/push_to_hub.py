@@ -6,7 +6,7 @@ Usage:
         [--create_pr] [--dry_run FOLDER] [--token_env NAME]
 """
 
-from genrec_hf.hub_cli import push_to_hub_main
+from genrec_hf.commands.push_to_hub import main
 
 if __name__ == "__main__":
-    raise SystemExit(push_to_hub_main())
+    raise SystemExit(main())

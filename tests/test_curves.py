@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from transformers import TrainerState
 
-from genrec_hf.training.curves import TrainingCurvesCallback, plot_training_curves
+from genrec_hf.training.callbacks import TrainingCurvesCallback, plot_training_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -18,9 +18,8 @@ import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
 from genrec_hf import GenRecProcessor
 from genrec_hf.data import load_prepared, prepare_dataset
 from genrec_hf.data.synthetic import write_synthetic_sample
-from genrec_hf.training.evaluation import evaluation_report
-from genrec_hf.training.sequences import SequenceCollator, eval_examples, item_counts, train_sequences
-from genrec_hf.training.trainer import GenRecTrainer
+from genrec_hf.sequences import eval_examples, item_counts, train_sequences
+from genrec_hf.training import GenRecTrainer, SequenceCollator
 
 pytestmark = pytest.mark.slow  # every test launches several processes: run with `pytest -m slow`
 
@@ -49,14 +48,16 @@ def evaluate_saved(model_dir: str, data_dir: str) -> dict:
     )  # fmt: skip
     results = {"world_size": args.world_size}
     for exclude in (False, True):
-        trainer = GenRecTrainer(model=model, args=args, data_collator=SequenceCollator(), exclude_history=exclude)
+        trainer = GenRecTrainer(
+            model=model, args=args, data_collator=SequenceCollator(), exclude_history=exclude, bootstrap_samples=50
+        )
         metrics = trainer.evaluate(valid)
         ranks, _ = trainer.rank_targets(trainer.get_eval_dataloader(valid))
         results[f"exclude_history={exclude}"] = {
             "metrics": {k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k},
             "ranks": ranks.tolist(),
         }
-    results["report"] = evaluation_report(trainer, valid, test, counts, bootstrap_samples=50)
+    results["report"] = trainer.evaluation_report(valid, test, counts).to_dict()
     return results
 
 
@@ -88,7 +89,7 @@ def tiny_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained_model(tiny_data, tmp_path_factory) -> Path:
     """An ID-only model trained for a few steps in this process and saved by scripts/train.py's entry point."""
-    from genrec_hf.cli import train_main
+    from genrec_hf.commands.train import main as train_main
 
     out = tmp_path_factory.mktemp("one_process_model")
     train_main([

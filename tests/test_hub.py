@@ -25,8 +25,8 @@ from transformers import AutoModel, AutoProcessor
 
 import genrec_hf  # noqa: F401  (registers the Auto classes)
 from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor
-from genrec_hf.hub import CARD_TEMPLATE, build_model_card, publish, save_for_hub
-from genrec_hf.hub_cli import push_to_hub_main
+from genrec_hf.commands.push_to_hub import main as push_to_hub_main
+from genrec_hf.hub import build_model_card, publish, save_for_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_SentinelSecretToken0123456789abcdef"
@@ -70,7 +70,7 @@ def fake_metrics() -> dict:
         "test_warm": {"count": 200, **section(0.31, ci=True)},
         "test_cold": {"count": 53, **section(0.051, ci=True)},
         "popularity": {"valid": section(0.013, ci=False), "test": section(0.017, ci=True)},
-        "training": {"epochs": 2, "global_step": 6, "train_runtime_s": 1.5, "seed": 42},
+        "training": {"epochs": 2, "global_step": 6, "train_runtime_s": 1.5, "seed": 42, "best_checkpoint": None},
     }
 
 
@@ -286,12 +286,6 @@ def test_save_for_hub_rejects_mismatched_catalog(tmp_path, tiny_config, make_tin
 # ----------------------------------------------------------------------------------------------------------------
 # The model card
 # ----------------------------------------------------------------------------------------------------------------
-def test_packaged_template_is_model_card_md():
-    assert CARD_TEMPLATE.read_text(encoding="utf-8") == (REPO_ROOT / "model_card.md").read_text(encoding="utf-8"), (
-        "model_card.md is the source of the card's prose: cp model_card.md genrec_hf/templates/model_card_template.md"
-    )
-
-
 def test_card_front_matter_and_numbers_equal_metrics(tiny_model, tiny_processor):
     metrics = fake_metrics()
     readme = str(build_model_card(tiny_model, tiny_processor, metrics, repo_id="me/genrec-beauty"))

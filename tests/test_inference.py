@@ -20,7 +20,7 @@ from genrec_hf.inference import (
 )
 from genrec_hf.inference.build import WORK_DIR
 from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA
-from genrec_hf.inference.cli import precompute_main
+from genrec_hf.commands.precompute import main as precompute_main
 
 HISTORIES = [["A01", "A02", "A03"], ["B05", "B06"], ["A04", "B07", "A08", "A09"]]
 

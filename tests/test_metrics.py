@@ -8,7 +8,7 @@ import torch
 
 import genrec_hf
 from genrec_hf.ranking import popularity_scores, rank_of_targets, ranks_from_embeddings
-from genrec_hf.training.metrics import (
+from genrec_hf.evaluation.metrics import (
     bootstrap_ci,
     metrics_with_ci,
     per_user_metrics,
@@ -135,7 +135,7 @@ def test_popularity_baseline_on_a_toy_catalog():
 
 def test_evaluate_module_loads_offline_and_matches_torch():
     evaluate = pytest.importorskip("evaluate")
-    module = evaluate.load(str(Path(genrec_hf.__file__).parent / "metrics" / "ranking"))
+    module = evaluate.load(str(Path(genrec_hf.__file__).parent / "evaluation" / "ranking"))
     ranks = [1.0, 2.5, 7.0, 40.0, 3.0]
     expected = ranking_metrics(torch.tensor(ranks), ks=(1, 10))
     assert module.compute(ranks=ranks, ks=(1, 10)) == pytest.approx(expected)

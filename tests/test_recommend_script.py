@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from fixtures.trained import MAX_SEQ_LEN
 
-from genrec_hf.inference.cli import parse_history_line, precompute_main, recommend_main
+from genrec_hf.commands.precompute import main as precompute_main
+from genrec_hf.commands.recommend import main as recommend_main
+from genrec_hf.commands.recommend import parse_history_line
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = [f"A{i:02d}" for i in range(1, 11)]

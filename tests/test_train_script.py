@@ -13,7 +13,7 @@ from transformers import AutoModel
 
 import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
 from genrec_hf import GenRecModel, GenRecProcessor, ItemEncoder
-from genrec_hf.cli import train_main
+from genrec_hf.commands.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_NAMES = {"hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr"}

@@ -14,10 +14,9 @@ from transformers import AutoModel, TrainerCallback, TrainingArguments
 
 import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
 from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor
-from genrec_hf.training.evaluation import popularity_baseline_ranks
-from genrec_hf.training.metrics import ranking_metrics
-from genrec_hf.training.sequences import SequenceCollator, eval_examples, item_counts, train_sequences
-from genrec_hf.training.trainer import GenRecTrainer
+from genrec_hf.evaluation import popularity_baseline_ranks, ranking_metrics
+from genrec_hf.sequences import eval_examples, item_counts, train_sequences
+from genrec_hf.training import GenRecTrainer, SequenceCollator
 
 NUM_ITEMS = 30
 MAX_SEQ_LEN = 10

@@ -1,25 +1,40 @@
 """Inference layer: the item catalog of a trained model, its FAISS index and resumable build, new items without
-retraining, recommendations for any history, the pipeline, the CLI."""
+retraining, recommendations for any history, the pipeline.
 
-from .build import CatalogBuildOptions, CatalogBuildResult, build_catalog
-from .catalog import ItemCatalog
-from .faiss_index import build_faiss_index, faiss_recall_at_k
-from .items import add_items_to_catalog, append_items, load_item_encoder
-from .pipeline import NextItemRecommendationPipeline
-from .recommender import Recommendation, rank_items, recommend_for_histories
+Names load with their module on first use, so registering the pipeline (`import genrec_hf`) does not pull in the
+catalog build and its data-reading dependencies.
+"""
 
-__all__ = [
-    "CatalogBuildOptions",
-    "CatalogBuildResult",
-    "ItemCatalog",
-    "NextItemRecommendationPipeline",
-    "Recommendation",
-    "add_items_to_catalog",
-    "append_items",
-    "build_catalog",
-    "build_faiss_index",
-    "faiss_recall_at_k",
-    "load_item_encoder",
-    "rank_items",
-    "recommend_for_histories",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CatalogBuildOptions": "build",
+    "CatalogBuildResult": "build",
+    "build_catalog": "build",
+    "ItemCatalog": "catalog",
+    "build_faiss_index": "faiss_index",
+    "faiss_recall_at_k": "faiss_index",
+    "add_items_to_catalog": "items",
+    "append_items": "items",
+    "load_item_encoder": "items",
+    "NextItemRecommendationPipeline": "pipeline",
+    "Recommendation": "recommender",
+    "rank_items": "recommender",
+    "recommend_for_histories": "recommender",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = sorted(_EXPORTS)

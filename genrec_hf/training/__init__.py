@@ -1,1 +1,23 @@
-"""Training: GenRecTrainer, full-ranking metrics and training curves."""
+"""Training: the arguments of a run, the collator, `GenRecTrainer`, its callbacks and `train(...)`.
+
+Training reads data, the model and evaluation; it knows nothing of inference or the Hub.
+"""
+
+from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, ModelArguments
+from .callbacks import TrainingCurvesCallback, plot_training_curves
+from .collator import SequenceCollator
+from .run import TrainingResult, train
+from .trainer import GenRecTrainer
+
+__all__ = [
+    "TRAINING_DEFAULTS",
+    "DataArguments",
+    "EvaluationArguments",
+    "GenRecTrainer",
+    "ModelArguments",
+    "SequenceCollator",
+    "TrainingCurvesCallback",
+    "TrainingResult",
+    "plot_training_curves",
+    "train",
+]

@@ -1,4 +1,4 @@
-"""`scripts/prepare_data.py` / `genrec-prepare-data`: raw Amazon Reviews 2023 files -> prepared splits on disk."""
+"""`genrec-prepare-data` / `scripts/prepare_data.py`: raw Amazon Reviews 2023 files -> prepared splits on disk."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from .images import fetch_images
-from .prepare import format_stats, prepare_dataset
-from .processing import SPLIT_PROTOCOLS
-from .synthetic import write_synthetic_sample
-
-logger = logging.getLogger("genrec_hf.prepare_data")
+from ..data.images import fetch_images
+from ..data.prepare import format_stats, prepare_dataset
+from ..data.processing import SPLIT_PROTOCOLS
+from ..data.synthetic import write_synthetic_sample
 
 
 @dataclass
@@ -44,7 +42,7 @@ class PrepareDataArguments:
     )
 
 
-def prepare_data_main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     """Parses the arguments, prepares (and optionally fetches images), prints and returns the statistics."""
     parser = HfArgumentParser(PrepareDataArguments)
     (args,) = parser.parse_args_into_dataclasses(args=argv)
@@ -69,3 +67,6 @@ def prepare_data_main(argv: list[str] | None = None) -> dict:
     print(format_stats(data.stats))
     print(f"saved to {args.output_dir} (stats.json, splits/, items/)")
     return data.stats
+
+
+__all__ = ["PrepareDataArguments", "main"]

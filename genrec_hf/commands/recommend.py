@@ -1,10 +1,5 @@
-"""`scripts/precompute_embeddings.py` (`genrec-precompute`) and `scripts/recommend.py` (`genrec-recommend`).
+"""`genrec-recommend` / `scripts/recommend.py`: top-k next items for every user of a history file, as JSON lines.
 
-## precompute_main: exit status
-0: the catalog is complete and saved; 3: stopped by `--max_chunks` (rerun the same command to resume);
-2: bad arguments, or the model or item table could not be read.
-
-## recommend_main: input, output, exit status
 Input (`--history`): one user per line, either a JSON object `{"user_id": ..., "history": ["B0...", ...]}` or
 `parent_asin`s separated by whitespace or commas (the user id is then the 1-based line number). A blank line is a
 user with an empty history.
@@ -30,47 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import AutoModel, AutoProcessor, HfArgumentParser
+from transformers import HfArgumentParser
 
-from ..modeling_genrec import GenRecModel
-from .build import CatalogBuildOptions, build_catalog
-from .catalog import ItemCatalog
-from .faiss_index import FAISS_KINDS
-from .items import load_item_encoder
-from .recommender import recommend_for_histories
+from ..inference.catalog import ItemCatalog
+from ..inference.recommender import recommend_for_histories
+from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
 
 logger = logging.getLogger("genrec_hf.inference")
-
-EXIT_OK, EXIT_LINE_ERRORS, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 2, 3
-
-
-@dataclass
-class PrecomputeArguments:
-    model: str = field(metadata={"help": "Folder of a trained model (save_pretrained, with its processor)."})
-    items: str | None = field(
-        default=None,
-        metadata={
-            "help": "Item table: JSON / JSON-lines file (.gz ok) or a Dataset folder (save_to_disk, or a "
-            "prepared-data folder with items/). Items not in the catalog are encoded and added."
-        },
-    )
-    output_dir: str | None = field(
-        default=None, metadata={"help": "Where the extended model and the catalog go; defaults to --model (in place)."}
-    )
-    item_encoder: str | None = field(
-        default=None, metadata={"help": "Encoder folder or Hub id overriding the model config's (same feature sizes)."}
-    )
-    chunk_size: int = field(default=4096, metadata={"help": "New items per saved chunk (the unit of resumption)."})
-    batch_size: int = field(default=64, metadata={"help": "Items per encoder forward pass."})
-    max_chunks: int | None = field(
-        default=None, metadata={"help": "Encode at most this many chunks in this run, then stop (exit 3)."}
-    )
-    faiss_index: str = field(default="none", metadata={"help": f"One of {FAISS_KINDS}."})
-    nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4 sqrt(N))."})
-    nprobe: int | None = field(default=None, metadata={"help": "IVF lists searched per query (default <= 32)."})
-    hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node."})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
 
 
 @dataclass
@@ -85,73 +46,6 @@ class RecommendArguments:
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
 
 
-def _setup_logging() -> None:
-    """Warnings from every library, progress notes from genrec_hf (not, e.g., faiss's loader chatter)."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("genrec_hf").setLevel(logging.INFO)
-
-
-def load_model_and_processor(folder: str, device: str = "cpu"):
-    """The `GenRecModel` (eval mode) and `GenRecProcessor` saved in `folder`."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModel.from_pretrained(folder)
-    if not isinstance(model, GenRecModel):
-        raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRecModel")
-    processor = AutoProcessor.from_pretrained(folder)
-    processor.check_num_items(model.config.num_items, f"the model in {folder}")
-    return model.to(device).eval(), processor
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# precompute
-# ----------------------------------------------------------------------------------------------------------------
-def precompute_main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(PrecomputeArguments).parse_args_into_dataclasses(args=argv)
-    _setup_logging()
-    try:
-        model, processor = load_model_and_processor(args.model, args.device)
-        encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
-        result = build_catalog(
-            model,
-            processor,
-            args.items,
-            output_dir=args.output_dir or args.model,
-            encoder=encoder,
-            options=CatalogBuildOptions(
-                chunk_size=args.chunk_size,
-                batch_size=args.batch_size,
-                max_chunks=args.max_chunks,
-                faiss_index=args.faiss_index,
-                nlist=args.nlist,
-                nprobe=args.nprobe,
-                hnsw_m=args.hnsw_m,
-            ),
-        )
-    except (OSError, ValueError) as error:
-        logger.error("precompute failed: %s", error)
-        return EXIT_FAILED
-    if not result.complete:
-        print(
-            f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "
-            "rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return EXIT_INCOMPLETE
-    summary = {
-        "num_items": result.catalog.num_items,
-        "new_items": result.num_new_items,
-        "dim": result.catalog.embeddings.shape[1],
-        "output_dir": str(result.output_dir),
-        "faiss": result.catalog.index_info or None,
-    }
-    print(json.dumps(summary))
-    return EXIT_OK
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# recommend
-# ----------------------------------------------------------------------------------------------------------------
 def parse_history_line(text: str, line_number: int) -> tuple[object, list[str]]:
     """`(user_id, history)` of one input line; raises `ValueError` saying why a line is malformed."""
     stripped = text.strip().lstrip("\ufeff")
@@ -218,9 +112,9 @@ def _serve_block(block: list[tuple[int, object, list[str]]], serve) -> list[dict
     return records
 
 
-def recommend_main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
-    _setup_logging()
+    setup_logging()
     if args.k < 1:
         logger.error("--k must be >= 1")
         return EXIT_FAILED
@@ -275,11 +169,4 @@ def recommend_main(argv: list[str] | None = None) -> int:
     return EXIT_LINE_ERRORS if counts["errors"] else EXIT_OK
 
 
-__all__ = [
-    "PrecomputeArguments",
-    "RecommendArguments",
-    "load_model_and_processor",
-    "parse_history_line",
-    "precompute_main",
-    "recommend_main",
-]
+__all__ = ["RecommendArguments", "main", "parse_history_line"]

@@ -1,4 +1,5 @@
-"""Training curves: loss and validation ranking metrics against the global step, drawn from `log_history`."""
+"""Trainer callbacks: training curves (loss and validation ranking metrics against the global step, from
+`log_history`)."""
 
 import os
 from collections.abc import Sequence

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from .hub import DEFAULT_COMMIT_MESSAGE, build_hub_folder, publish
+from ..hub import DEFAULT_COMMIT_MESSAGE, build_hub_folder, publish
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class PushToHubArguments:
     commit_message: str = field(default=DEFAULT_COMMIT_MESSAGE)
 
 
-def push_to_hub_main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Builds the Hub folder of `--model` and uploads it in one commit (or writes it to `--dry_run`)."""
     (args,) = HfArgumentParser(PushToHubArguments).parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -64,4 +64,4 @@ def push_to_hub_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["PushToHubArguments", "push_to_hub_main"]
+__all__ = ["PushToHubArguments", "main"]

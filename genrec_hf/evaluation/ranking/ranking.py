@@ -1,4 +1,4 @@
-"""`evaluate` wrapper around `genrec_hf.training.metrics.ranking_metrics`.
+"""`evaluate` wrapper around `genrec_hf.evaluation.metrics.ranking_metrics`.
 
 Load it offline with `evaluate.load("<path to this folder>")`.
 """
@@ -7,7 +7,7 @@ import datasets
 import evaluate
 import torch
 
-from genrec_hf.training.metrics import ranking_metrics
+from genrec_hf.evaluation.metrics import ranking_metrics
 
 _DESCRIPTION = """
 Leave-one-out full-ranking metrics from the 1-based rank of each example's target among the whole catalog:
@@ -22,7 +22,7 @@ Args:
 Returns:
     `dict[str, float]` with `hr@K`, `ndcg@K` for every K, and `mrr`.
 Examples:
-    >>> ranking = evaluate.load("genrec_hf/metrics/ranking")
+    >>> ranking = evaluate.load("genrec_hf/evaluation/ranking")
     >>> ranking.compute(ranks=[1, 3, 12], ks=[10])
     {'hr@10': 0.6666666666666666, 'ndcg@10': 0.5, 'mrr': 0.47222222222222215}
 """

@@ -1,6 +1,7 @@
 """Leave-one-out metrics (HR@K, NDCG@K, MRR) from full-catalog target ranks, with bootstrap confidence intervals.
 
-Ranks come from `genrec_hf.ranking` (floats: ties count as their expected rank under random tie-breaking).
+The pure-torch source of truth of every metric in genrec_hf (the `evaluate` module in `ranking/` wraps it). Ranks
+come from `genrec_hf.ranking` (floats: ties count as their expected rank under random tie-breaking).
 """
 
 from collections.abc import Sequence

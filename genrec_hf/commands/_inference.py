@@ -1,0 +1,29 @@
+"""What the inference commands (`precompute`, `recommend`) share: logging, exit statuses, loading a model folder."""
+
+import logging
+import sys
+
+import torch
+from transformers import AutoModel, AutoProcessor
+
+from ..modeling_genrec import GenRecModel
+
+EXIT_OK, EXIT_LINE_ERRORS, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def setup_logging() -> None:
+    """Warnings from every library, progress notes from genrec_hf (not, e.g., faiss's loader chatter)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("genrec_hf").setLevel(logging.INFO)
+
+
+def load_model_and_processor(folder: str, device: str = "cpu"):
+    """The `GenRecModel` (eval mode) and `GenRecProcessor` saved in `folder`."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModel.from_pretrained(folder)
+    if not isinstance(model, GenRecModel):
+        raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRecModel")
+    processor = AutoProcessor.from_pretrained(folder)
+    processor.check_num_items(model.config.num_items, f"the model in {folder}")
+    return model.to(device).eval(), processor

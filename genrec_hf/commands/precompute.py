@@ -1,0 +1,93 @@
+"""`genrec-precompute` / `scripts/precompute_embeddings.py`: build or extend the item catalog of a trained model.
+
+Exit status: 0: the catalog is complete and saved; 3: stopped by `--max_chunks` (rerun the same command to resume);
+2: bad arguments, or the model or item table could not be read.
+"""
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from ..inference.build import CatalogBuildOptions, build_catalog
+from ..inference.faiss_index import FAISS_KINDS
+from ..inference.items import load_item_encoder
+from ._inference import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, load_model_and_processor, setup_logging
+
+logger = logging.getLogger("genrec_hf.inference")
+
+
+@dataclass
+class PrecomputeArguments:
+    model: str = field(metadata={"help": "Folder of a trained model (save_pretrained, with its processor)."})
+    items: str | None = field(
+        default=None,
+        metadata={
+            "help": "Item table: JSON / JSON-lines file (.gz ok) or a Dataset folder (save_to_disk, or a "
+            "prepared-data folder with items/). Items not in the catalog are encoded and added."
+        },
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the extended model and the catalog go; defaults to --model (in place)."}
+    )
+    item_encoder: str | None = field(
+        default=None, metadata={"help": "Encoder folder or Hub id overriding the model config's (same feature sizes)."}
+    )
+    chunk_size: int = field(default=4096, metadata={"help": "New items per saved chunk (the unit of resumption)."})
+    batch_size: int = field(default=64, metadata={"help": "Items per encoder forward pass."})
+    max_chunks: int | None = field(
+        default=None, metadata={"help": "Encode at most this many chunks in this run, then stop (exit 3)."}
+    )
+    faiss_index: str = field(default="none", metadata={"help": f"One of {FAISS_KINDS}."})
+    nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4 sqrt(N))."})
+    nprobe: int | None = field(default=None, metadata={"help": "IVF lists searched per query (default <= 32)."})
+    hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node."})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
+
+
+def main(argv: list[str] | None = None) -> int:
+    (args,) = HfArgumentParser(PrecomputeArguments).parse_args_into_dataclasses(args=argv)
+    setup_logging()
+    try:
+        model, processor = load_model_and_processor(args.model, args.device)
+        encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
+        result = build_catalog(
+            model,
+            processor,
+            args.items,
+            output_dir=args.output_dir or args.model,
+            encoder=encoder,
+            options=CatalogBuildOptions(
+                chunk_size=args.chunk_size,
+                batch_size=args.batch_size,
+                max_chunks=args.max_chunks,
+                faiss_index=args.faiss_index,
+                nlist=args.nlist,
+                nprobe=args.nprobe,
+                hnsw_m=args.hnsw_m,
+            ),
+        )
+    except (OSError, ValueError) as error:
+        logger.error("precompute failed: %s", error)
+        return EXIT_FAILED
+    if not result.complete:
+        print(
+            f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INCOMPLETE
+    summary = {
+        "num_items": result.catalog.num_items,
+        "new_items": result.num_new_items,
+        "dim": result.catalog.embeddings.shape[1],
+        "output_dir": str(result.output_dir),
+        "faiss": result.catalog.index_info or None,
+    }
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+__all__ = ["PrecomputeArguments", "main"]

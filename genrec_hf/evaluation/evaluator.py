@@ -1,0 +1,171 @@
+"""Full-catalog ranking evaluation of a `GenRecModel`, with or without a Trainer.
+
+Eval examples are rows with `item_ids` (a history of catalog indices, oldest first) and `target_id` (the item that
+came next), e.g. from `genrec_hf.sequences.eval_examples`. Every example's target is ranked among all catalog items;
+`GenRecTrainer` runs the same code through its data loaders, gathering ranks across processes.
+
+```python
+evaluator = RankingEvaluator(exclude_history=True)
+evaluator.evaluate(model, valid)                 # {"hr@5": ..., "ndcg@10": ..., "mrr": ..., "loss": ...}
+report = evaluator.report(model, valid, test, item_counts)  # EvaluationReport: CIs, warm/cold, popularity
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..modeling_genrec import GenRecModel
+from ..processing_genrec import GenRecProcessor
+from ..ranking import history_mask, rank_of_targets
+from .metrics import metrics_with_ci, popularity_ranks, ranking_metrics
+from .report import BaselineMetrics, Estimate, EvaluationProtocol, EvaluationReport, GroupMetrics, estimates
+
+if TYPE_CHECKING:  # evaluating needs no `datasets` import, only a table that slices like one
+    from datasets import Dataset
+
+
+def collate_examples(
+    histories: Sequence[Sequence[int]], targets: Sequence[int], pad_to_multiple_of: int | None = None
+) -> dict[str, torch.Tensor]:
+    """A batch of eval examples: right-padded `item_ids` and `attention_mask`, and the targets as `labels`."""
+    batch = GenRecProcessor.pad_histories(histories, pad_to_multiple_of=pad_to_multiple_of)
+    return {**batch, "labels": torch.as_tensor(targets, dtype=torch.long)}
+
+
+def example_batches(examples: Dataset, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+    """[`collate_examples`] batches of `examples`, in order."""
+    for start in range(0, len(examples), batch_size):
+        rows = examples[start : start + batch_size]
+        yield collate_examples(rows["item_ids"], rows["target_id"])
+
+
+def popularity_baseline_ranks(
+    examples: Dataset, item_counts: torch.Tensor, exclude_history: bool, batch_size: int = 1024
+) -> torch.Tensor:
+    """Ranks of each example's target when items are ranked by training popularity (same rank function).
+
+    `item_counts` holds the training interactions of catalog items `1..num_items` (no padding entry).
+    """
+    counts = torch.cat([torch.zeros(1), item_counts.float()])
+    ranks = []
+    for batch in example_batches(examples, batch_size):
+        exclude = history_mask(batch["item_ids"], len(counts)) if exclude_history else None
+        ranks.append(popularity_ranks(counts, batch["labels"], exclude))
+    return torch.cat(ranks)
+
+
+class RankingEvaluator:
+    """Ranks every example's target over the whole catalog and reports `hr@K`, `ndcg@K`, `mrr` and the InfoNCE `loss`.
+
+    Args:
+        exclude_history (`bool`, *optional*, defaults to `False`):
+            Remove each user's history items from the ranking (the target itself is never removed). The default ranks
+            every catalog item, as the original SASRec protocol does; both protocols are common, so say which one a
+            number uses (the report's `protocol` does).
+        ks (`Sequence[int]`, *optional*, defaults to `(5, 10, 20)`): Cut-offs of HR@K and NDCG@K.
+        batch_size (`int`, *optional*, defaults to 256): Examples scored at once without a Trainer.
+        bootstrap_samples (`int`, *optional*, defaults to 1000): Resamples of the reports' 95% confidence intervals.
+        seed (`int`, *optional*, defaults to 0): Seed of the resamples; every CI of a report uses the same ones.
+    """
+
+    def __init__(
+        self,
+        exclude_history: bool = False,
+        ks: Sequence[int] = (5, 10, 20),
+        batch_size: int = 256,
+        bootstrap_samples: int = 1000,
+        seed: int = 0,
+    ):
+        self.exclude_history = exclude_history
+        self.ks = tuple(ks)
+        self.batch_size = batch_size
+        self.bootstrap_samples = bootstrap_samples
+        self.seed = seed
+
+    @torch.no_grad()
+    def rank_batches(
+        self,
+        model: GenRecModel,
+        batches: Iterable[Mapping[str, torch.Tensor]],
+        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss, in batch order.
+
+        `batches` hold `item_ids`, `attention_mask` and the targets as `labels` (on the model's device); `gather`
+        collects each batch's values from every process (the Trainer's `gather_for_metrics`).
+        """
+        gather = gather or (lambda values: values)
+        was_training = model.training
+        model.eval()
+        ranks, losses = [], []
+        catalog = model.catalog_embeddings()
+        for batch in batches:
+            scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
+            targets = batch["labels"]
+            exclude = history_mask(batch["item_ids"], scores.shape[1]) if self.exclude_history else None
+            batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
+            ranks.append(gather(rank_of_targets(scores, targets, exclude).float()).cpu())
+            losses.append(gather(batch_losses.float()).cpu())
+        model.train(was_training)
+        return torch.cat(ranks), torch.cat(losses)
+
+    def rank(self, model: GenRecModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """[`rank_batches`] over `examples` in batches of `batch_size`, on the model's device."""
+        device = model.device
+        batches = (
+            {name: values.to(device) for name, values in batch.items()}
+            for batch in example_batches(examples, self.batch_size)
+        )
+        return self.rank_batches(model, batches)
+
+    def metrics(self, ranks: torch.Tensor, losses: torch.Tensor | None = None) -> dict[str, float]:
+        """`hr@K`, `ndcg@K` and `mrr` of `ranks`, and the mean `loss` when `losses` are given."""
+        metrics = ranking_metrics(ranks, self.ks)
+        if losses is not None:
+            metrics["loss"] = losses.mean().item() if len(losses) else float("nan")
+        return metrics
+
+    def evaluate(self, model: GenRecModel, examples: Dataset) -> dict[str, float]:
+        """The metrics and mean loss of `model` on `examples`."""
+        return self.metrics(*self.rank(model, examples))
+
+    def report(self, model: GenRecModel, valid: Dataset, test: Dataset, item_counts: torch.Tensor) -> EvaluationReport:
+        """The [`report_from_ranks`] of `model` on `valid` and `test`."""
+        return self.report_from_ranks(self.rank(model, valid)[0], self.rank(model, test)[0], valid, test, item_counts)
+
+    def report_from_ranks(
+        self,
+        valid_ranks: torch.Tensor,
+        test_ranks: torch.Tensor,
+        valid: Dataset,
+        test: Dataset,
+        item_counts: torch.Tensor,
+    ) -> EvaluationReport:
+        """Valid metrics, test metrics with 95% CIs, the warm/cold split of test and the popularity baseline.
+
+        `item_counts` holds the training interactions of catalog items `1..num_items`: a test target is warm when
+        its item occurs in the training sequences (`item_counts > 0`), cold otherwise.
+        """
+        warm = item_counts[torch.tensor(test["target_id"]) - 1] > 0
+
+        def with_ci(ranks: torch.Tensor) -> dict[str, Estimate]:
+            return estimates(metrics_with_ci(ranks, self.ks, num_samples=self.bootstrap_samples, seed=self.seed))
+
+        def popularity(examples: Dataset) -> torch.Tensor:
+            return popularity_baseline_ranks(examples, item_counts, self.exclude_history)
+
+        return EvaluationReport(
+            protocol=EvaluationProtocol.full_ranking(self.exclude_history, self.bootstrap_samples),
+            valid=ranking_metrics(valid_ranks, self.ks),
+            test=with_ci(test_ranks),
+            test_warm=GroupMetrics(int(warm.sum()), with_ci(test_ranks[warm])),
+            test_cold=GroupMetrics(int((~warm).sum()), with_ci(test_ranks[~warm])),
+            popularity=BaselineMetrics(ranking_metrics(popularity(valid), self.ks), with_ci(popularity(test))),
+        )
+
+
+__all__ = ["RankingEvaluator", "collate_examples", "example_batches", "popularity_baseline_ranks"]

@@ -1,0 +1,209 @@
+"""`train(...)`: prepared data (or raw files) -> a trained GenRec model, its processor and its `EvaluationReport`.
+
+```python
+from genrec_hf.training import ModelArguments, train
+
+result = train("data/beauty", output_dir="runs/beauty", model=ModelArguments(fusion="id", item_encoder="none"),
+               training_args={"num_train_epochs": 5})
+result.report.test["ndcg@10"].value
+result.save()                        # model, processor and metrics.json in output_dir
+```
+
+`scripts/train.py` (`genrec_hf.commands.train`) parses the same arguments from the command line and calls this, so
+both give the same model and numbers for the same arguments. It runs the same under `python`, `accelerate launch`
+and `torchrun`: the Trainer builds the one `Accelerator`.
+"""
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainingArguments, set_seed
+
+from ..configuration_genrec import GenRecConfig
+from ..data import PreparedData, load_prepared, prepare_dataset
+from ..data.synthetic import write_synthetic_sample
+from ..encoders import ItemEncoder, ItemFeatures
+from ..evaluation import DataSummary, EvaluationReport, ModelSummary, TrainingSummary
+from ..feature_cache import cached_item_features
+from ..modeling_genrec import GenRecModel
+from ..processing_genrec import GenRecProcessor
+from ..sequences import eval_examples, item_counts, train_sequences
+from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, ModelArguments
+from .callbacks import TrainingCurvesCallback
+from .collator import SequenceCollator
+from .trainer import GenRecTrainer
+
+logger = logging.getLogger("genrec_hf.train")
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What [`train`] returns: the trained (best) model, its processor, its report and the Trainer that ran."""
+
+    model: GenRecModel
+    processor: GenRecProcessor
+    report: EvaluationReport
+    trainer: GenRecTrainer
+
+    def save(self, output_dir: str | os.PathLike | None = None) -> Path:
+        """Saves model and processor (`save_pretrained`) and `metrics.json` to `output_dir` (default: the run's).
+
+        Call it on every process: the Trainer gathers sharded weights, and only the main process writes.
+        """
+        output_dir = Path(output_dir or self.trainer.args.output_dir)
+        self.trainer.save_model(str(output_dir))
+        if self.trainer.is_world_process_zero():
+            self.report.save(output_dir)
+        return output_dir
+
+
+def _as_arguments(kind: type, value: Any) -> Any:
+    """`value` as a `kind` dataclass: as given, built from a mapping of its fields, or the defaults for `None`."""
+    if isinstance(value, kind):
+        return value
+    return kind(**(value or {}))
+
+
+def training_arguments(output_dir: str | os.PathLike | None, overrides: Mapping[str, Any] | None) -> TrainingArguments:
+    """`TrainingArguments` of a GenRec run: `TRAINING_DEFAULTS`, then `overrides`, writing to `output_dir`."""
+    if output_dir is None:
+        raise ValueError("give output_dir, or training_args as a TrainingArguments with its output_dir")
+    return TrainingArguments(**{**TRAINING_DEFAULTS, "output_dir": str(output_dir), **(overrides or {})})
+
+
+def load_data(data_args: DataArguments, output_dir: Path) -> PreparedData:
+    """Prepared splits and items: from `data_dir`, prepared from raw files, or the embedded synthetic sample."""
+    if data_args.data_dir:
+        return load_prepared(data_args.data_dir)
+    reviews, meta, images_dir = data_args.reviews, data_args.meta, data_args.images_dir
+    if not reviews:
+        if not data_args.synthetic:
+            raise ValueError("give --data_dir, or --reviews and --meta, or --synthetic for the embedded sample")
+        logger.warning("training on the embedded SYNTHETIC sample (not real Amazon data)")
+        reviews, meta, images_dir = write_synthetic_sample(output_dir / "synthetic_raw")
+        reviews, meta = [str(reviews)], [str(meta)]
+    return prepare_dataset(
+        reviews,
+        meta,
+        output_dir=output_dir / "data",
+        images_dir=images_dir,
+        kcore=data_args.kcore,
+        split=data_args.split,
+    )
+
+
+def item_content(
+    model_args: ModelArguments, items, output_dir: Path, training_args: TrainingArguments
+) -> tuple[GenRecProcessor, ItemFeatures, dict]:
+    """The processor, the cached content features of every item, and the encoder reference for the config."""
+    vocab = items["parent_asin"]
+    if model_args.item_encoder.lower() == "none":
+        empty = torch.zeros(len(vocab), 0)
+        features = ItemFeatures(empty, empty, torch.zeros(len(vocab), dtype=torch.bool))
+        reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
+        return GenRecProcessor.without_content(vocab, model_args.max_seq_len), features, reference
+    encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
+    processor = encoder.build_processor(vocab, max_seq_len=model_args.max_seq_len)
+    cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
+    with training_args.main_process_first(desc="item features"):
+        features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
+    reference = {"item_encoder_name_or_path": encoder.name_or_path, "item_encoder_type": encoder.encoder_type}
+    return processor, features, reference
+
+
+def train(
+    data: DataArguments | Mapping[str, Any] | str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
+    *,
+    model: ModelArguments | Mapping[str, Any] | None = None,
+    evaluation: EvaluationArguments | Mapping[str, Any] | None = None,
+    training_args: TrainingArguments | Mapping[str, Any] | None = None,
+) -> TrainingResult:
+    """Trains a GenRec model with the Trainer and evaluates its best checkpoint on valid and test.
+
+    Args:
+        data: a prepared-data folder (`scripts/prepare_data.py`), or `DataArguments` (or their fields as a dict) for
+            raw files or the embedded synthetic sample.
+        output_dir: where checkpoints, the feature cache and the training curves go; not needed when
+            `training_args` is a `TrainingArguments`.
+        model: `ModelArguments` (or their fields as a dict); defaults to `GenRecConfig`'s defaults with CLIP.
+        evaluation: `EvaluationArguments` (or their fields as a dict): the ranking protocol and bootstrap size.
+        training_args: a `TrainingArguments` used as it is, or a dict of overrides of `TRAINING_DEFAULTS`.
+
+    Returns:
+        A [`TrainingResult`]; `result.save()` writes the model folder with its `metrics.json`. Nothing is pushed:
+        publish with `genrec_hf.hub.publish`.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = DataArguments(data_dir=str(data))
+    data_args = _as_arguments(DataArguments, data)
+    model_args, eval_args = _as_arguments(ModelArguments, model), _as_arguments(EvaluationArguments, evaluation)
+    if not isinstance(training_args, TrainingArguments):
+        training_args = training_arguments(output_dir, training_args)
+    elif output_dir is not None and Path(output_dir) != Path(training_args.output_dir):
+        raise ValueError(f"output_dir {output_dir} differs from training_args.output_dir {training_args.output_dir}")
+    if training_args.remove_unused_columns:
+        raise ValueError("remove_unused_columns must stay False: the collator reads item_ids and target_id")
+    if training_args.push_to_hub:
+        raise ValueError(
+            "push_to_hub would push checkpoints without the remote code; publish with genrec_hf.hub.publish"
+        )
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+
+    prepared = load_data(data_args, output_dir)
+    processor, features, encoder_reference = item_content(model_args, prepared.items, output_dir, training_args)
+    train_set = train_sequences(prepared.splits["train"], processor)
+    valid = eval_examples(prepared.splits["valid"], processor)
+    test = eval_examples(prepared.splits["test"], processor)
+    counts = item_counts(train_set, processor.num_items)
+
+    config = GenRecConfig(
+        num_items=processor.num_items,
+        text_feature_dim=features.text_features.shape[1],
+        image_feature_dim=features.image_features.shape[1],
+        **encoder_reference,
+        **model_args.config_kwargs(),
+    )
+    genrec = GenRecModel(config)
+    genrec.set_item_features(**features.as_dict())
+    genrec.set_item_popularity(counts)
+
+    trainer = GenRecTrainer(
+        model=genrec,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=valid,
+        data_collator=SequenceCollator(),
+        processing_class=processor,
+        callbacks=[TrainingCurvesCallback()],
+        exclude_history=eval_args.exclude_history,
+        bootstrap_samples=eval_args.bootstrap_samples,
+    )
+    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    report = trainer.evaluation_report(valid, test, counts)
+    report = dataclasses.replace(
+        report,
+        model=ModelSummary(
+            fusion=config.fusion,
+            item_encoder=config.item_encoder_name_or_path,
+            item_encoder_type=config.item_encoder_type,
+        ),
+        data=DataSummary(name=prepared.stats.get("name"), split=data_args.split, stats=prepared.stats),
+        training=TrainingSummary(
+            epochs=training_args.num_train_epochs,
+            global_step=trainer.state.global_step,
+            train_runtime_s=train_output.metrics.get("train_runtime"),
+            seed=training_args.seed,
+            best_checkpoint=trainer.state.best_model_checkpoint,
+        ),
+    )
+    return TrainingResult(trainer.model, processor, report, trainer)
+
+
+__all__ = ["TrainingResult", "load_data", "train", "training_arguments"]
