@@ -50,6 +50,7 @@ class ModelArguments:
     hidden_size: int = config_field("hidden_size")
     num_hidden_layers: int = config_field("num_hidden_layers")
     num_attention_heads: int = config_field("num_attention_heads")
+    intermediate_size: int | None = field(default=None, metadata={"help": "Feed-forward width (default 4 x hidden)."})
     max_seq_len: int = config_field("max_seq_len")
     hidden_dropout_prob: float = config_field("hidden_dropout_prob")
     attention_dropout_prob: float = config_field("attention_dropout_prob")
