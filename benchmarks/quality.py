@@ -75,10 +75,10 @@ HYPER = {
     "gift_cards": hyper(0.5, 64, 40),
 }
 DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
-    "beauty": (["id"], [0], "all"),
-    "scientific": (["id", "content", "gate"], [0], "all"),
-    "all_beauty": (["id", "content", "gate"], [0, 1, 2], "all"),
-    "gift_cards": (["id", "content", "gate"], [0, 1, 2], "all"),
+    "beauty": (["id"], [0], "exclude"),
+    "scientific": (["id", "content", "gate"], [0], "exclude"),
+    "all_beauty": (["id", "content", "gate"], [0, 1, 2], "exclude"),
+    "gift_cards": (["id", "content", "gate"], [0, 1, 2], "exclude"),
 }
 PUBLISHED = {  # dataset -> rows of (model, R@10, N@10, protocol note, source)
     "beauty": [
@@ -157,7 +157,7 @@ def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: P
                cache_dir: Path, extra: list[str]) -> list[str]:  # fmt: skip
     argv = ["--data_dir", str(data_dir), *variant_args, *HYPER[dataset], *COMMON, "--seed", str(seed),
             "--output_dir", str(run_dir), "--feature_cache_dir", str(cache_dir / "features" / dataset)]  # fmt: skip
-    return [*argv, *(["--exclude_history"] if protocol == "exclude" else []), *extra]
+    return [*argv, "--exclude_history", "true" if protocol == "exclude" else "false", *extra]
 
 
 def rescore(model_dir: Path, data_dir: Path, exclude_history: bool, seed: int) -> EvaluationReport:

@@ -74,4 +74,6 @@ def test_model_arguments_default_to_the_config_defaults():
     kwargs = arguments.config_kwargs()
     assert {"hidden_dropout_prob", "attention_dropout_prob", "fusion", "loss_negatives"} <= set(kwargs)
     assert "item_encoder_type" not in kwargs
-    assert kwargs == {name: getattr(config, name) for name in kwargs}
+    # values the config derives (intermediate_size = 4 x hidden_size) stay derived, so they follow --hidden_size
+    assert GenRecConfig(**kwargs).to_dict() == config.to_dict()
+    assert GenRecConfig(**{**kwargs, "hidden_size": 32}).intermediate_size == 128

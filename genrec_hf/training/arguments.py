@@ -76,7 +76,11 @@ class ModelArguments:
 @dataclass
 class EvaluationArguments:
     exclude_history: bool = field(
-        default=False, metadata={"help": "Remove history items from the ranking (the target is never removed)."}
+        default=True,
+        metadata={
+            "help": "Remove history items from the ranking (the default; the target is never removed). "
+            "--exclude_history false ranks all items (the protocol of TIGER-style generative numbers)."
+        },
     )
     bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95%% bootstrap CIs."})
 

@@ -25,8 +25,9 @@ class GenRecTrainer(Trainer):
     the remote code and the processor (see `genrec_hf.hub`).
 
     Args:
-        exclude_history (`bool`, *optional*, defaults to `False`):
-            Remove each user's history items from the ranking (the target itself is never removed).
+        exclude_history (`bool`, *optional*, defaults to `True`):
+            Remove each user's history items from the ranking (the target itself is never removed); `False` ranks
+            every catalog item. See [`RankingEvaluator`].
         metric_ks (`Sequence[int]`, *optional*, defaults to `(5, 10, 20)`):
             Cut-offs of HR@K and NDCG@K.
         bootstrap_samples (`int`, *optional*, defaults to 1000):
@@ -36,7 +37,7 @@ class GenRecTrainer(Trainer):
     def __init__(
         self,
         *args,
-        exclude_history: bool = False,
+        exclude_history: bool = True,
         metric_ks: Sequence[int] = (5, 10, 20),
         bootstrap_samples: int = 1000,
         **kwargs,
