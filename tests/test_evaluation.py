@@ -95,7 +95,7 @@ def test_every_report_under_benchmarks_results_round_trips():
 def test_format_summary_is_the_test_table_beside_popularity():
     report = EvaluationReport.from_dict(run_metrics())
     lines = report.format_summary().splitlines()
-    assert lines[0] == "Test metrics (leave_one_out, full-catalog ranking, 3 users)"
+    assert lines[0] == "Test metrics (leave_one_out, full-catalog ranking, history excluded, 3 users)"
     assert lines[2].split() == ["hr@10", "0.4000", "[0.3900,", "0.4200]", "0.0500", "[0.0400,", "0.0700]"]
     assert len(lines) == 2 + len(report.test)
 

@@ -383,6 +383,16 @@ def test_card_names_the_negatives_the_model_was_trained_against(tiny_config, mak
     assert "next item against the batch's targets and 64 uniformly sampled items, with the log-Q correction." in card
 
 
+def test_card_names_the_ranking_protocol_of_its_numbers(tiny_model, tiny_processor):
+    all_items = str(build_model_card(tiny_model, tiny_processor, fake_metrics()))
+    assert "ranked with the **all items**" in all_items and "history items included" in all_items
+    metrics = fake_metrics()
+    metrics["protocol"]["exclude_history"] = True
+    excluded = str(build_model_card(tiny_model, tiny_processor, metrics))
+    assert "ranked with the **history excluded**" in excluded
+    assert "own history items are removed from the ranking" in excluded
+
+
 def test_card_omits_base_model_for_a_local_encoder(tiny_config, make_tiny_model, tiny_processor, tiny_clip_path):
     model = make_tiny_model(tiny_config(item_encoder_name_or_path=str(tiny_clip_path), fusion="id"))
     meta = front_matter(str(build_model_card(model, tiny_processor, extra_tags=["beauty"], license="mit")))

@@ -72,6 +72,11 @@ class EvaluationProtocol(_Section):
     ties: str = "expected rank under random tie-breaking"
     ci: str
 
+    @property
+    def name(self) -> str:
+        """`"history excluded"` (each user's own items removed from the ranking) or `"all items"`."""
+        return "history excluded" if self.exclude_history else "all items"
+
     @classmethod
     def full_ranking(cls, exclude_history: bool, bootstrap_samples: int) -> "EvaluationProtocol":
         """The protocol of [`RankingEvaluator`]: full-catalog ranks, 95% percentile bootstrap CIs over users."""
@@ -203,7 +208,8 @@ class EvaluationReport:
             )
         users = self.test_warm.count + self.test_cold.count
         split = self.data.split if self.data else "split not recorded"
-        return "\n".join([f"Test metrics ({split}, full-catalog ranking, {users} users)", *rows])
+        ranking = f"full-catalog ranking, {self.protocol.name}" if self.protocol else "full-catalog ranking"
+        return "\n".join([f"Test metrics ({split}, {ranking}, {users} users)", *rows])
 
 
 # A report as given, its `metrics.json` content, the file, or the folder holding it.

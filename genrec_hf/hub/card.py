@@ -95,6 +95,7 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
             "stats": _pairs(stats, numbers_only=True),
         },
         "protocol": _pairs(report.protocol.to_dict()) if report.protocol else [],
+        "ranking_protocol": report.protocol.name if report.protocol else None,
         "test_count": warm.count + cold.count,
         "test_rows": [
             {"metric": name.upper(), "value": _fmt(estimate.value), "ci": _ci(estimate)}
