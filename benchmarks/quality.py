@@ -69,13 +69,13 @@ def hyper(dropout: float, batch_size: int, epochs: int) -> list[str]:
 
 # Dataset -> hyper-parameters (chosen on Beauty's validation split only; see benchmarks/README.md).
 HYPER = {
-    "beauty": hyper(0.2, 128, 40),
+    "beauty": hyper(0.2, 128, 15),
     "scientific": hyper(0.2, 256, 20),
     "all_beauty": hyper(0.5, 64, 40),
     "gift_cards": hyper(0.5, 64, 40),
 }
 DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
-    "beauty": (["id"], [0], "exclude"),
+    "beauty": (["id", "gate"], [0, 1, 2], "exclude"),
     "scientific": (["id", "content", "gate"], [0], "exclude"),
     "all_beauty": (["id", "content", "gate"], [0, 1, 2], "exclude"),
     "gift_cards": (["id", "content", "gate"], [0, 1, 2], "exclude"),
