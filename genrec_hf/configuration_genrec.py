@@ -5,8 +5,6 @@ from transformers import PreTrainedConfig
 FUSION_MODES = ("gate", "sum", "id", "content")
 ITEM_ENCODER_TYPES = ("clip", "text")
 NEGATIVE_SAMPLING_MODES = ("full", "sampled")
-SCORE_FUNCTIONS = ("dot", "cosine")
-POSITION_ORDERS = ("recency", "absolute")
 
 
 class GenRecConfig(PreTrainedConfig):
@@ -49,20 +47,6 @@ class GenRecConfig(PreTrainedConfig):
             whether the ID is known), `"sum"`, `"id"` (ID only, SASRec-like) or `"content"` (content only).
         id_dropout (`float`, *optional*, defaults to 0.1):
             Training-time probability of hiding an item's ID, which teaches the gate to fall back to content.
-        content_gain_init (`float`, *optional*, defaults to 0.02):
-            Initial gain of the content LayerNorm (ablation lever: 1.0 was the first design).
-        score_function (`str`, *optional*, defaults to `"dot"`):
-            `"dot"`: interest vector times the item-tower vector, the same table that embeds history items (SASRec).
-            `"cosine"`: cosine similarity divided by a learned temperature.
-        scale_item_embeddings (`bool`, *optional*, defaults to `True`):
-            Multiply the item vectors entering the user tower by `sqrt(hidden_size)` before the positions are added.
-        position_order (`str`, *optional*, defaults to `"recency"`):
-            `"recency"`: positions count back from the most recent item, so the end of every history looks the
-            same (as with left padding). `"absolute"`: positions count from the first item.
-        temperature (`float`, *optional*, defaults to 0.07):
-            Initial softmax temperature of the cosine scores; learned during training.
-        min_temperature (`float`, *optional*, defaults to 0.01):
-            Lower clamp of the learned temperature.
         loss_negatives (`str`, *optional*, defaults to `"full"`):
             `"full"`: InfoNCE against the whole catalog (computed in chunks). `"sampled"`: in-batch positives plus
             `num_sampled_negatives` uniformly sampled items, with the log-Q correction.
@@ -95,12 +79,6 @@ class GenRecConfig(PreTrainedConfig):
     image_feature_dim: int = 512
     fusion: str = "gate"
     id_dropout: float = 0.1
-    content_gain_init: float = 0.02
-    score_function: str = "dot"
-    scale_item_embeddings: bool = True
-    position_order: str = "recency"
-    temperature: float = 0.07
-    min_temperature: float = 0.01
     loss_negatives: str = "full"
     num_sampled_negatives: int = 1024
     loss_chunk_size: int = 2048
@@ -141,9 +119,6 @@ class GenRecConfig(PreTrainedConfig):
             "content fusion needs text_feature_dim or image_feature_dim > 0",
         )
         check(self.fusion in ("id", "content") or self.num_id_items >= 1, "num_id_items", "ID fusion needs IDs")
-        check(self.score_function in SCORE_FUNCTIONS, "score_function", f"one of {SCORE_FUNCTIONS}")
-        check(self.position_order in POSITION_ORDERS, "position_order", f"one of {POSITION_ORDERS}")
-        check(0.0 < self.min_temperature <= self.temperature, "temperature", "must be >= min_temperature > 0")
         check(self.loss_negatives in NEGATIVE_SAMPLING_MODES, "loss_negatives", f"one of {NEGATIVE_SAMPLING_MODES}")
         check(self.num_sampled_negatives >= 1, "num_sampled_negatives", "must be a positive integer")
         check(self.loss_chunk_size >= 1, "loss_chunk_size", "must be a positive integer")

@@ -8,14 +8,12 @@ from torch.utils.checkpoint import checkpoint
 from .ranking import catalog_scores
 
 
-def _chunk_cross_entropy_sum(
-    queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor
-) -> torch.Tensor:
-    return F.cross_entropy(catalog_scores(queries, catalog, scale), labels, reduction="sum")
+def _chunk_cross_entropy_sum(queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(catalog_scores(queries, catalog), labels, reduction="sum")
 
 
 def full_catalog_info_nce(
-    queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, chunk_size: int
+    queries: torch.Tensor, catalog: torch.Tensor, labels: torch.Tensor, chunk_size: int
 ) -> torch.Tensor:
     """Summed InfoNCE of `queries` (P, d) against every catalog row (N+1, d); the padding row is never a candidate.
 
@@ -30,10 +28,10 @@ def full_catalog_info_nce(
     for query_chunk, label_chunk in chunks:
         if len(chunks) > 1:
             total = total + checkpoint(
-                _chunk_cross_entropy_sum, query_chunk, catalog, label_chunk, scale, use_reentrant=False
+                _chunk_cross_entropy_sum, query_chunk, catalog, label_chunk, use_reentrant=False
             )
         else:
-            total = total + _chunk_cross_entropy_sum(query_chunk, catalog, label_chunk, scale)
+            total = total + _chunk_cross_entropy_sum(query_chunk, catalog, label_chunk)
     return total
 
 
@@ -65,14 +63,13 @@ def sampled_info_nce(
     candidate_ids: torch.Tensor,
     candidate_vectors: torch.Tensor,
     candidate_log_q: torch.Tensor,
-    scale: torch.Tensor,
 ) -> torch.Tensor:
     """Summed InfoNCE of `queries` (P, d) over a shared candidate set with the log-Q correction.
 
     `candidate_ids` (C,) are unique item indices that include every label; each query's own label is its positive
     and every other candidate is a negative, so an item equal to the positive is never counted as a negative.
     """
-    logits = scale * queries @ candidate_vectors.T - candidate_log_q
+    logits = queries @ candidate_vectors.T - candidate_log_q
     targets = torch.searchsorted(candidate_ids, labels)
     return F.cross_entropy(logits.float(), targets, reduction="sum")
 

@@ -28,7 +28,7 @@ class GenRecOutput(ModelOutput):
             Scores of the last history position against the whole catalog (column 0, padding, is `-inf`). Returned
             when the model is not training.
         interest_embeds (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
-            L2-normalised interest vector at every position (each sees only its own past).
+            Interest vector at every position (each sees only its own past).
         last_interest_embeds (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
             The interest vector at each history's last item.
     """
@@ -201,12 +201,7 @@ class GenRecPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, GenRecItemTower) and module.content_norm is not None:
-            # Content vectors start on the scale of ID embeddings, so both enter the user tower alike.
-            init.constant_(module.content_norm.weight, self.config.content_gain_init)
         if isinstance(module, GenRecModel):
-            if module.logit_scale is not None:
-                init.constant_(module.logit_scale, math.log(1.0 / self.config.temperature))
             init.normal_(module.position_embeddings, std=self.config.initializer_range)
 
 
@@ -230,7 +225,6 @@ class GenRecModel(GenRecPreTrainedModel):
         self.embedding_dropout = nn.Dropout(config.hidden_dropout_prob)
         self.layers = nn.ModuleList(GenRecLayer(config) for _ in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.logit_scale = nn.Parameter(torch.empty(())) if config.score_function == "cosine" else None
         self.post_init()
 
     @staticmethod
@@ -319,39 +313,31 @@ class GenRecModel(GenRecPreTrainedModel):
         )
 
     def catalog_embeddings(self, chunk_size: int = 65536) -> torch.Tensor:
-        """Scoring vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`.
+        """Item-tower vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`.
 
-        The item-tower vectors themselves (dot-product scores), or their L2-normalised form (cosine scores).
+        The same table embeds history items (times `sqrt(hidden_size)`) and scores candidates by dot product.
         """
         indices = torch.arange(self.config.num_items + 1, device=self.item_popularity.device)
-        return torch.cat([self.scoring_vectors(chunk) for chunk in indices.split(chunk_size)])
-
-    def scoring_vectors(self, item_indices: torch.LongTensor) -> torch.Tensor:
-        """The vectors that score items of catalog indices `item_indices` (rows of `catalog_embeddings()`)."""
-        return self._normalize_for_scores(self.embed_items(item_indices))
-
-    def _normalize_for_scores(self, vectors: torch.Tensor) -> torch.Tensor:
-        return F.normalize(vectors, dim=-1) if self.config.score_function == "cosine" else vectors
+        return torch.cat([self.embed_items(chunk) for chunk in indices.split(chunk_size)])
 
     # ----------------------------------------------------------------------------------------------------------
     # User tower
     # ----------------------------------------------------------------------------------------------------------
     def position_ids(self, attention_mask: torch.Tensor) -> torch.LongTensor:
-        """Position of every history slot: counted back from the most recent item (`"recency"`, the last item is
-        0, so a history's end always looks the same) or forward from the first (`"absolute"`)."""
-        length = attention_mask.shape[1]
-        slots = torch.arange(length, device=attention_mask.device).expand_as(attention_mask)
-        if self.config.position_order == "absolute":
-            return slots
+        """Position of every history slot, counted back from the most recent item (0), so the end of a history
+        looks the same whatever its length (as with left padding)."""
+        slots = torch.arange(attention_mask.shape[1], device=attention_mask.device).expand_as(attention_mask)
         lengths = attention_mask.long().sum(dim=1, keepdim=True)
         return (lengths - 1 - slots).clamp(min=0)
 
     def encode_histories(
         self, item_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Interest vectors at every position and at each history's last item (normalised for cosine scores).
+        """Interest vectors at every position and at each history's last item.
 
-        Histories are right-padded with index 0 and at most `max_seq_len` long (see `GenRecProcessor`).
+        Histories are right-padded with index 0 and at most `max_seq_len` long (see `GenRecProcessor`). Item vectors
+        enter times `sqrt(hidden_size)`, so that at initialisation they outweigh the learned positions (without it,
+        Beauty valid NDCG@10 falls from 0.063 to 0.037; benchmarks/README.md).
         """
         if item_ids.shape[1] > self.config.max_seq_len:
             raise ValueError(
@@ -360,23 +346,14 @@ class GenRecModel(GenRecPreTrainedModel):
             )
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
-        items = self.embed_items(item_ids)
-        if self.config.scale_item_embeddings:
-            items = items * math.sqrt(self.config.hidden_size)
+        items = self.embed_items(item_ids) * math.sqrt(self.config.hidden_size)
         hidden = self.embedding_dropout(items + self.position_embeddings[self.position_ids(attention_mask)])
         for layer in self.layers:
             hidden = layer(hidden)
-        interests = self._normalize_for_scores(self.final_norm(hidden))
+        interests = self.final_norm(hidden)
         last_position = (attention_mask.long().sum(dim=1) - 1).clamp(min=0)
         last = interests[torch.arange(item_ids.shape[0], device=item_ids.device), last_position]
         return interests, last
-
-    def scale(self) -> torch.Tensor:
-        """Factor of the scores: the learned inverse temperature of cosine scores, clamped so the temperature never
-        falls below `config.min_temperature`; 1 for dot-product scores."""
-        if self.logit_scale is None:
-            return torch.ones((), device=self.item_popularity.device)
-        return self.logit_scale.exp().clamp(max=1.0 / self.config.min_temperature)
 
     def forward(
         self,
@@ -401,30 +378,26 @@ class GenRecModel(GenRecPreTrainedModel):
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
         interests, last = self.encode_histories(item_ids, attention_mask)
-        scale = self.scale()
         loss = None
         if labels is not None:
             queries, targets = (last, labels) if labels.dim() == 1 else (interests, labels)
             keep = targets > 0
             denominator = keep.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-            loss = self._info_nce(queries[keep], targets[keep], scale) / denominator
+            loss = self._info_nce(queries[keep], targets[keep]) / denominator
         logits = None
         if not self.training:
-            logits = catalog_scores(last, self.catalog_embeddings(), scale)
+            logits = catalog_scores(last, self.catalog_embeddings())
         return GenRecOutput(loss=loss, logits=logits, interest_embeds=interests, last_interest_embeds=last)
 
-    def _info_nce(self, queries: torch.Tensor, targets: torch.LongTensor, scale: torch.Tensor) -> torch.Tensor:
+    def _info_nce(self, queries: torch.Tensor, targets: torch.LongTensor) -> torch.Tensor:
         if self.config.loss_negatives == "full":
-            return full_catalog_info_nce(
-                queries, self.catalog_embeddings(), targets, scale, self.config.loss_chunk_size
-            )
+            return full_catalog_info_nce(queries, self.catalog_embeddings(), targets, self.config.loss_chunk_size)
         num_items = self.config.num_items
         uniform = torch.randint(1, num_items + 1, (self.config.num_sampled_negatives,), device=targets.device)
         in_batch = gather_across_processes(targets)
         candidates = torch.unique(torch.cat([in_batch, uniform]))
         log_q = sampling_log_q(candidates, self.item_popularity, in_batch.numel(), uniform.numel(), num_items)
-        vectors = self.scoring_vectors(candidates)
-        return sampled_info_nce(queries, targets, candidates, vectors, log_q, scale)
+        return sampled_info_nce(queries, targets, candidates, self.embed_items(candidates), log_q)
 
     # ----------------------------------------------------------------------------------------------------------
     # Inference
@@ -444,7 +417,7 @@ class GenRecModel(GenRecPreTrainedModel):
             attention_mask = item_ids != self.config.pad_item_id
         catalog = self.catalog_embeddings() if catalog is None else catalog
         _, last = self.encode_histories(item_ids, attention_mask)
-        scores = catalog_scores(last, catalog, self.scale())
+        scores = catalog_scores(last, catalog)
         empty = ~attention_mask.bool().any(dim=1)
         scores[empty] = popularity_scores(self.item_popularity)
         return scores, empty

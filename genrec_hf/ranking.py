@@ -17,12 +17,12 @@ PAD_ROW = 0
 _NEG_INF = float("-inf")
 
 
-def catalog_scores(queries: torch.Tensor, catalog: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
-    """Float32 scores `scale * queries @ catalog.T` of shape `(batch, rows)`; the padding column is `-inf`.
+def catalog_scores(queries: torch.Tensor, catalog: torch.Tensor) -> torch.Tensor:
+    """Float32 dot-product scores `queries @ catalog.T` of shape `(batch, rows)`; the padding column is `-inf`.
 
-    Differentiable: the losses score their candidates with it too.
+    Differentiable: the full-catalog loss scores with it too.
     """
-    scores = (scale * queries @ catalog.T).float()
+    scores = (queries @ catalog.T).float()
     scores[:, PAD_ROW] = _NEG_INF
     return scores
 

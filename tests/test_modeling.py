@@ -75,30 +75,31 @@ class TestGenRecModel:
             out.last_interest_embeds, out.interest_embeds[rows, torch.tensor(self.tester.lengths) - 1]
         )
         # the logits score the last interest vector against the stored catalog
-        expected = model.scale() * out.last_interest_embeds @ model.catalog_embeddings()[1:].T
+        expected = out.last_interest_embeds @ model.catalog_embeddings()[1:].T
         torch.testing.assert_close(out.logits[:, 1:], expected)
         assert model.train()(**inputs).logits is None  # training skips the full-catalog scores
 
-    def test_cosine_scores_use_unit_vectors_and_dot_scores_the_item_table(self):
+    def test_the_item_table_embeds_history_items_and_scores_candidates(self):
         config, inputs = self.tester.prepare_config_and_inputs_for_common()
-        cosine = self.tester.create_model(self.tester.get_config(score_function="cosine")).eval()
-        out = cosine(**inputs)
-        batch, length = inputs["item_ids"].shape
-        torch.testing.assert_close(out.interest_embeds.norm(dim=-1), torch.ones(batch, length))
-        torch.testing.assert_close(cosine.catalog_embeddings()[1:].norm(dim=-1), torch.ones(config.num_items))
-        dot = self.tester.create_model(config).eval()
+        model = self.tester.create_model(config).eval()
         rows = torch.arange(config.num_items + 1)
-        torch.testing.assert_close(dot.catalog_embeddings(), dot.embed_items(rows))
-        assert dot.scale().item() == 1.0
+        torch.testing.assert_close(model.catalog_embeddings(), model.embed_items(rows))
+        # history items enter the first layer times sqrt(d), plus the position counted back from the last item
+        captured = []
+        model.layers[0].register_forward_hook(lambda module, args, output: captured.append(args[0]))
+        model(**inputs)
+        mask = inputs["attention_mask"].bool()
+        positions = model.position_ids(mask)
+        expected = model.embed_items(inputs["item_ids"]) * config.hidden_size**0.5 + model.position_embeddings[positions]
+        torch.testing.assert_close(captured[0], expected)
 
-    @pytest.mark.parametrize("position_order", ["recency", "absolute"])
-    def test_eager_and_sdpa_attention_give_the_same_scores(self, position_order):
+    def test_eager_and_sdpa_attention_give_the_same_scores(self):
         config, inputs = self.tester.prepare_config_and_inputs_for_common()
         scores = {}
         for implementation in ("eager", "sdpa"):
             torch.manual_seed(0)
             model = AutoModel.from_config(
-                self.tester.get_config(position_order=position_order), attn_implementation=implementation
+                self.tester.get_config(), attn_implementation=implementation
             ).eval()
             assert model.config._attn_implementation == implementation
             scores[implementation] = model(**inputs).logits
@@ -110,8 +111,11 @@ class TestGenRecModel:
         ids = torch.tensor([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]])
         positions = model.position_ids(ids != 0)
         assert positions.tolist() == [[2, 1, 0, 0, 0], [4, 3, 2, 1, 0]]
-        absolute = self.tester.create_model(self.tester.get_config(position_order="absolute"))
-        assert absolute.position_ids(ids != 0).tolist() == [[0, 1, 2, 3, 4]] * 2
+        # the last three items of both histories are embedded alike, so the longer history's extra past is the only
+        # difference at its end; the same three items alone give the shorter history's vectors
+        _, last = model.encode_histories(ids)
+        _, alone = model.encode_histories(ids[:1, :3])
+        torch.testing.assert_close(last[0], alone[0])
 
     def test_causal_positions_ignore_the_future(self):
         config, inputs = self.tester.prepare_config_and_inputs_for_common()
@@ -178,7 +182,7 @@ class TestGenRecModel:
         assert not without_gradient, f"fusion={fusion}: no gradient for {without_gradient}"
 
     def test_deterministic_init(self):
-        config = self.tester.get_config(temperature=0.2, score_function="cosine")
+        config = self.tester.get_config()
         torch.manual_seed(123)
         first = GenRecModel(config)
         torch.manual_seed(123)
@@ -187,20 +191,12 @@ class TestGenRecModel:
         third = GenRecModel(config)
         assert all_parameters_equal(first, second)
         assert not all_parameters_equal(first, third)
-        assert first.logit_scale.item() == pytest.approx(math.log(1 / 0.2), abs=1e-6)
-        assert first.scale().item() == pytest.approx(1 / 0.2, rel=1e-5)
         # LayerNorms start at identity, linear biases at zero, weights at initializer_range
         assert torch.equal(first.final_norm.weight, torch.ones(config.hidden_size))
         assert torch.equal(first.item_tower.text_proj.bias, torch.zeros(config.hidden_size))
         weight = first.layers[0].feed_forward[0].weight
         assert abs(weight.std().item() - config.initializer_range) < 0.005
         assert torch.equal(first.item_tower.id_embeddings.weight[0], torch.zeros(config.hidden_size))
-
-    def test_temperature_is_clamped(self):
-        model = self.tester.create_model(self.tester.get_config(min_temperature=0.05, score_function="cosine"))
-        with torch.no_grad():
-            model.logit_scale.fill_(math.log(1000.0))
-        assert model.scale().item() == pytest.approx(1 / 0.05)
 
     # ---------------------------------------------------------------------------------------------- config / auto
     def test_auto_config_round_trip(self, tmp_path):
@@ -227,7 +223,6 @@ class TestGenRecModel:
             ({"hidden_size": 30}, "hidden_size"),
             ({"fusion": "concat"}, "fusion"),
             ({"num_id_items": 60}, "num_id_items"),
-            ({"temperature": 0.001}, "temperature"),
             ({"id_dropout": 1.0}, "id_dropout"),
             ({"loss_negatives": "hard"}, "loss_negatives"),
             ({"item_encoder_type": "vit"}, "item_encoder_type"),
@@ -304,13 +299,12 @@ class TestLosses:
         """Queries that share a positive each treat it as their positive only; other queries' positives are their
         negatives."""
         torch.manual_seed(0)
-        queries = F.normalize(torch.randn(3, 8), dim=-1)
+        queries = torch.randn(3, 8)
         candidates = torch.tensor([2, 5, 9])
-        vectors = F.normalize(torch.randn(3, 8), dim=-1)
+        vectors = torch.randn(3, 8)
         labels = torch.tensor([5, 5, 9])
-        scale = torch.tensor(10.0)
-        loss = sampled_info_nce(queries, labels, candidates, vectors, torch.zeros(3), scale)
-        logits = scale * queries @ vectors.T
+        loss = sampled_info_nce(queries, labels, candidates, vectors, torch.zeros(3))
+        logits = queries @ vectors.T
         expected = F.cross_entropy(logits, torch.tensor([1, 1, 2]), reduction="sum")
         torch.testing.assert_close(loss, expected)
 
@@ -321,18 +315,17 @@ class TestLosses:
         assert torch.all(log_q <= 0) and log_q[0] > log_q[1] > log_q[2]  # popular items are likelier candidates
         assert log_q[2] == log_q[3]
         torch.manual_seed(0)
-        queries = F.normalize(torch.randn(2, 8), dim=-1)
-        vectors = F.normalize(torch.randn(4, 8), dim=-1)
+        queries = torch.randn(2, 8)
+        vectors = torch.randn(4, 8)
         labels = torch.tensor([1, 3])
-        scale = torch.tensor(5.0)
-        corrected = sampled_info_nce(queries, labels, candidates, vectors, log_q, scale)
-        plain = sampled_info_nce(queries, labels, candidates, vectors, torch.zeros(4), scale)
+        corrected = sampled_info_nce(queries, labels, candidates, vectors, log_q)
+        plain = sampled_info_nce(queries, labels, candidates, vectors, torch.zeros(4))
         assert not torch.isclose(corrected, plain)
-        expected = F.cross_entropy(scale * queries @ vectors.T - log_q, torch.tensor([0, 2]), reduction="sum")
+        expected = F.cross_entropy(queries @ vectors.T - log_q, torch.tensor([0, 2]), reduction="sum")
         torch.testing.assert_close(corrected, expected)
         # a constant shift of every log-Q leaves the softmax (and the loss) unchanged
         torch.testing.assert_close(
-            sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0, scale), corrected
+            sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0), corrected
         )
 
     def test_log_q_without_popularity_is_uniform(self):

@@ -177,7 +177,6 @@ def build_model_card(
         "hidden_size": config.hidden_size,
         "num_attention_heads": config.num_attention_heads,
         "max_seq_len": config.max_seq_len,
-        "score_function": config.score_function,
         "loss_negatives": config.loss_negatives,
         "num_sampled_negatives": config.num_sampled_negatives,
     }

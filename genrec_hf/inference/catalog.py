@@ -127,7 +127,7 @@ class ItemCatalog:
             return False
         rows = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(0))[:sample] + 1
         with eval_mode(model):
-            fresh = model.scoring_vectors(rows.to(model.device)).float().cpu()
+            fresh = model.embed_items(rows.to(model.device)).float().cpu()
         return torch.allclose(fresh, self.embeddings[rows], atol=1e-4)
 
     def extend(self, model: GenRecModel, processor: GenRecProcessor, titles: Sequence[str | None] = ()) -> None:
@@ -137,7 +137,7 @@ class ItemCatalog:
         if not len(new_rows):
             return
         with eval_mode(model):
-            vectors = model.scoring_vectors(new_rows).float().cpu()
+            vectors = model.embed_items(new_rows).float().cpu()
         self.embeddings = torch.cat([self.embeddings, vectors])
         self.parent_asins.extend(processor.item_vocab[start:])
         self.titles.extend(list(titles) + [None] * (len(new_rows) - len(titles)))

@@ -74,7 +74,7 @@ def rank_items(
     with torch.no_grad():
         _, last = model.encode_histories(item_ids, mask)
         raw, rows = catalog.search(last, fetch)
-        scores = float(model.scale()) * raw
+        scores = raw
     if exclude_seen:
         scores = exclude_history(scores, item_ids, mask, candidate_rows=rows)
     else:

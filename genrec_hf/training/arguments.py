@@ -55,11 +55,6 @@ class ModelArguments:
     hidden_dropout_prob: float = config_field("hidden_dropout_prob")
     attention_dropout_prob: float = config_field("attention_dropout_prob")
     id_dropout: float = config_field("id_dropout")
-    content_gain_init: float = config_field("content_gain_init")
-    score_function: str = config_field("score_function", "dot (shared item table) or cosine.")
-    scale_item_embeddings: bool = config_field("scale_item_embeddings")
-    position_order: str = config_field("position_order", "recency or absolute.")
-    temperature: float = config_field("temperature")
     loss_negatives: str = config_field("loss_negatives", "full (whole catalog) or sampled (log-Q).")
     num_sampled_negatives: int = config_field("num_sampled_negatives")
     feature_cache_dir: str | None = field(
