@@ -27,9 +27,7 @@ def full_catalog_info_nce(
     total = queries.new_zeros((), dtype=torch.float32)
     for query_chunk, label_chunk in chunks:
         if len(chunks) > 1:
-            total = total + checkpoint(
-                _chunk_cross_entropy_sum, query_chunk, catalog, label_chunk, use_reentrant=False
-            )
+            total = total + checkpoint(_chunk_cross_entropy_sum, query_chunk, catalog, label_chunk, use_reentrant=False)
         else:
             total = total + _chunk_cross_entropy_sum(query_chunk, catalog, label_chunk)
     return total

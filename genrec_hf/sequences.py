@@ -54,4 +54,4 @@ def item_counts(sequences: Dataset, num_items: int) -> torch.Tensor:
     return counts[1:]
 
 
-__all__ = ["eval_examples", "history_indices", "item_counts", "train_sequences"]
+__all__ = ["eval_examples", "item_counts", "train_sequences"]

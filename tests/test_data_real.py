@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from genrec_hf.data import load_prepared, prepare_dataset
 from genrec_hf.commands.prepare_data import main as prepare_data_main
+from genrec_hf.data import load_prepared, prepare_dataset
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BEAUTY = DATA_DIR / "amazon2023_all_beauty"

@@ -6,8 +6,8 @@ from collections import Counter
 
 from PIL import Image
 
-from genrec_hf.data import prepare_dataset
 from genrec_hf.commands.prepare_data import main as prepare_data_main
+from genrec_hf.data import prepare_dataset
 from genrec_hf.data.synthetic import CLUSTERS, write_synthetic_sample
 
 REVIEW_KEYS = ["rating", "title", "text", "images", "asin", "parent_asin", "user_id", "timestamp", "helpful_vote",

@@ -11,6 +11,7 @@ from transformers import AutoModel, AutoProcessor, pipeline
 
 import genrec_hf  # noqa: F401  (registers the Auto classes and the pipeline)
 from genrec_hf import GenRecModel, ItemEncoder
+from genrec_hf.commands.precompute import main as precompute_main
 from genrec_hf.inference import (
     ItemCatalog,
     append_items,
@@ -20,7 +21,6 @@ from genrec_hf.inference import (
 )
 from genrec_hf.inference.build import WORK_DIR
 from genrec_hf.inference.catalog import CATALOG_FAISS, CATALOG_METADATA
-from genrec_hf.commands.precompute import main as precompute_main
 
 HISTORIES = [["A01", "A02", "A03"], ["B05", "B06"], ["A04", "B07", "A08", "A09"]]
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import genrec_hf
-from genrec_hf.ranking import popularity_scores, rank_of_targets, ranks_from_embeddings
 from genrec_hf.evaluation.metrics import (
     bootstrap_ci,
     metrics_with_ci,
@@ -16,6 +15,7 @@ from genrec_hf.evaluation.metrics import (
     ranking_metrics,
     split_by_mask,
 )
+from genrec_hf.ranking import popularity_scores, rank_of_targets, ranks_from_embeddings
 
 INF = float("inf")
 

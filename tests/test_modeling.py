@@ -90,7 +90,9 @@ class TestGenRecModel:
         model(**inputs)
         mask = inputs["attention_mask"].bool()
         positions = model.position_ids(mask)
-        expected = model.embed_items(inputs["item_ids"]) * config.hidden_size**0.5 + model.position_embeddings[positions]
+        expected = (
+            model.embed_items(inputs["item_ids"]) * config.hidden_size**0.5 + model.position_embeddings[positions]
+        )
         torch.testing.assert_close(captured[0], expected)
 
     def test_eager_and_sdpa_attention_give_the_same_scores(self):
@@ -98,9 +100,7 @@ class TestGenRecModel:
         scores = {}
         for implementation in ("eager", "sdpa"):
             torch.manual_seed(0)
-            model = AutoModel.from_config(
-                self.tester.get_config(), attn_implementation=implementation
-            ).eval()
+            model = AutoModel.from_config(self.tester.get_config(), attn_implementation=implementation).eval()
             assert model.config._attn_implementation == implementation
             scores[implementation] = model(**inputs).logits
         torch.testing.assert_close(scores["eager"], scores["sdpa"], rtol=1e-5, atol=1e-5)
@@ -324,9 +324,7 @@ class TestLosses:
         expected = F.cross_entropy(queries @ vectors.T - log_q, torch.tensor([0, 2]), reduction="sum")
         torch.testing.assert_close(corrected, expected)
         # a constant shift of every log-Q leaves the softmax (and the loss) unchanged
-        torch.testing.assert_close(
-            sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0), corrected
-        )
+        torch.testing.assert_close(sampled_info_nce(queries, labels, candidates, vectors, log_q - 3.0), corrected)
 
     def test_log_q_without_popularity_is_uniform(self):
         log_q = sampling_log_q(torch.tensor([1, 2, 3]), torch.zeros(11), num_positions=2, num_uniform=3, num_items=10)

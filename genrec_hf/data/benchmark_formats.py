@@ -127,7 +127,7 @@ def read_beauty_items(path: str | os.PathLike) -> dict[str, dict]:
     """
     path = Path(path)
     records: dict[str, dict] = {}
-    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as lines:
+    with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue

@@ -227,4 +227,3 @@ def as_report(source: ReportSource) -> EvaluationReport | None:
     if path.is_dir() and not (path / METRICS_FILE).is_file():
         return None
     return EvaluationReport.load(path)
-

@@ -8,9 +8,9 @@ from pathlib import Path
 from huggingface_hub import CommitInfo, HfApi
 
 from .. import __version__
+from ..evaluation.report import ReportSource
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import GenRecProcessor
-from ..evaluation.report import ReportSource
 from .folder import load_for_hub, save_for_hub
 
 logger = logging.getLogger(__name__)
