@@ -63,8 +63,8 @@ def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespa
 
 
 def table() -> str:
-    columns = ["dataset", "lever", "epochs (best)", "seed", "valid NDCG@10", "valid HR@10", "test NDCG@10", "test HR@10"]
-    lines = ["| " + " | ".join([*columns, "s/epoch"]) + " |", "|---" * (len(columns) + 1) + "|"]
+    columns = ["dataset", "lever", "epochs (best)", "seed", "valid NDCG@10", "valid HR@10", "test NDCG@10"]
+    lines = ["| " + " | ".join([*columns, "test HR@10", "s/epoch"]) + " |", "|---" * (len(columns) + 2) + "|"]
     for path in sorted(RESULTS.glob("*/*.json")):
         r = json.loads(path.read_text())
         lines.append(
