@@ -76,7 +76,7 @@ HYPER = {
 }
 DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
     "beauty": (["id", "gate"], [0, 1, 2], "exclude"),
-    "scientific": (["id", "content", "gate"], [0], "exclude"),
+    "scientific": (["id", "content", "gate"], [0, 1, 2], "exclude"),
     "all_beauty": (["id", "content", "gate"], [0, 1, 2], "exclude"),
     "gift_cards": (["id", "content", "gate"], [0, 1, 2], "exclude"),
 }
