@@ -1,6 +1,6 @@
 """One-lever-at-a-time ablations of the sequence model on a benchmark split, judged on valid NDCG@10.
 
-    python benchmarks/ablation.py beauty --levers default cosine no_scale absolute --epochs 10
+    python benchmarks/ablation.py beauty --levers default bucketed_batches dropout_0.5 --epochs 10
     python benchmarks/ablation.py table                       # reprint every finished ablation
 
 Every run is `benchmarks/quality.py`'s ID-only run of that dataset (same data, hyper-parameters and selection on
