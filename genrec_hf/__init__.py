@@ -10,11 +10,11 @@ Layers, each importing only those before it: `data` -> item encoders -> model (`
 `sequences.py`) -> `training` / `evaluation` -> `inference` -> `hub` -> `commands`.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
 
+from ._lazy import lazy_attributes
 from .configuration_genrec import GenRecConfig
 from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
@@ -48,19 +48,7 @@ _LAZY_ATTRIBUTES = {
 _LAZY_SUBMODULES = ("commands", "data", "evaluation", "hub", "inference", "training")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _LAZY_ATTRIBUTES:
-        value = getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_ATTRIBUTES, *_LAZY_SUBMODULES})
-
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY_ATTRIBUTES, _LAZY_SUBMODULES)
 
 __all__ = [
     "DEFAULT_CLIP",

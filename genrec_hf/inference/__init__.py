@@ -5,8 +5,7 @@ Names load with their module on first use, so registering the pipeline (`import 
 catalog build and its data-reading dependencies.
 """
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _EXPORTS = {
     "CatalogBuildOptions": "build",
@@ -25,16 +24,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _EXPORTS)
 
 __all__ = sorted(_EXPORTS)

@@ -73,8 +73,7 @@ def rank_items(
     fetch = min(k + (int(mask.sum(dim=1).max()) if exclude_seen else 0), model.config.num_items)
     with torch.no_grad():
         _, last = model.encode_histories(item_ids, mask)
-        raw, rows = catalog.search(last, fetch)
-        scores = raw
+        scores, rows = catalog.search(last, fetch)
     if exclude_seen:
         scores = exclude_history(scores, item_ids, mask, candidate_rows=rows)
     else:
