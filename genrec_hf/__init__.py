@@ -1,7 +1,8 @@
 """genrec_hf: a Hugging Face-native multimodal next-item recommender.
 
-Importing the package registers `GenRecConfig`, `GenRecModel` and `GenRecProcessor` with the transformers Auto
-classes, so `AutoModel.from_pretrained(folder)` works without `trust_remote_code`, and registers
+Importing the package registers `GenRecConfig`, `GenRecModel` and `GenRecProcessor` (and the generative head's
+`GenRecGenerativeConfig` and `GenRecForSemanticIDGeneration`) with the transformers Auto classes, so
+`AutoModel.from_pretrained(folder)` works without `trust_remote_code`, and registers
 `pipeline("next-item-recommendation")`. Everything else is imported on first use: `genrec_hf.publish`,
 `genrec_hf.train`, `genrec_hf.EvaluationReport` or `genrec_hf.hub` load the Hub, training or evaluation code (and
 `datasets`, `matplotlib`, `faiss`) only then.
@@ -12,12 +13,14 @@ Layers, each importing only those before it: `data` -> item encoders -> model (`
 
 from typing import TYPE_CHECKING
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor
 
 from ._lazy import lazy_attributes
 from .configuration_genrec import GenRecConfig
+from .configuration_genrec_generative import GenRecGenerativeConfig
 from .inference.pipeline import NextItemRecommendationPipeline  # registers pipeline("next-item-recommendation")
 from .modeling_genrec import GenRecModel, GenRecOutput, GenRecPreTrainedModel, GenRecRecommendations
+from .modeling_genrec_generative import GenRecForSemanticIDGeneration
 from .processing_genrec import GenRecProcessor, UnknownItemError
 
 if TYPE_CHECKING:
@@ -31,6 +34,10 @@ __version__ = "0.1.0"
 AutoConfig.register(GenRecConfig.model_type, GenRecConfig, exist_ok=True)
 AutoModel.register(GenRecConfig, GenRecModel, exist_ok=True)
 AutoProcessor.register(GenRecConfig, GenRecProcessor, exist_ok=True)
+AutoConfig.register(GenRecGenerativeConfig.model_type, GenRecGenerativeConfig, exist_ok=True)
+AutoModel.register(GenRecGenerativeConfig, GenRecForSemanticIDGeneration, exist_ok=True)
+AutoModelForCausalLM.register(GenRecGenerativeConfig, GenRecForSemanticIDGeneration, exist_ok=True)
+AutoProcessor.register(GenRecGenerativeConfig, GenRecProcessor, exist_ok=True)
 
 # name -> the submodule that defines it, imported when the name is first read
 _LAZY_ATTRIBUTES = {
@@ -54,6 +61,8 @@ __all__ = [
     "DEFAULT_CLIP",
     "EvaluationReport",
     "GenRecConfig",
+    "GenRecForSemanticIDGeneration",
+    "GenRecGenerativeConfig",
     "GenRecModel",
     "GenRecOutput",
     "GenRecPreTrainedModel",

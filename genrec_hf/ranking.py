@@ -27,6 +27,15 @@ def catalog_scores(queries: torch.Tensor, catalog: torch.Tensor) -> torch.Tensor
     return scores
 
 
+def catalog_rows_scores(rows: torch.LongTensor, scores: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """Float32 `(batch, num_rows)` scores that are `scores` at the candidate `rows` `(batch, candidates)` (e.g. the
+    items of a beam search) and `-inf` everywhere else, the padding column included."""
+    full = torch.full((rows.shape[0], num_rows), _NEG_INF, device=scores.device)
+    full.scatter_(1, rows.to(scores.device), scores.float())
+    full[:, PAD_ROW] = _NEG_INF
+    return full
+
+
 def popularity_scores(item_counts: torch.Tensor) -> torch.Tensor:
     """Interaction counts per catalog row `(rows,)` as float scores; the padding row is `-inf`."""
     scores = item_counts.float().clone()
@@ -149,6 +158,7 @@ def ranks_from_embeddings(
 
 __all__ = [
     "PAD_ROW",
+    "catalog_rows_scores",
     "catalog_scores",
     "exclude_history",
     "history_mask",

@@ -17,7 +17,14 @@ from fixtures.clip import save_tiny_clip  # noqa: E402
 from fixtures.models import TINY, build_tiny_model, item_vocab  # noqa: E402
 from fixtures.trained import train_tiny_model  # noqa: E402
 
-from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor, ItemEncoder  # noqa: E402
+from genrec_hf import (  # noqa: E402
+    GenRecConfig,
+    GenRecForSemanticIDGeneration,
+    GenRecGenerativeConfig,
+    GenRecModel,
+    GenRecProcessor,
+    ItemEncoder,
+)
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS_DIR = DATA_DIR / "amazon2018_gift_cards_mm" / "images"
@@ -30,7 +37,7 @@ def _offline_and_clean_auto_class(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     yield
-    for cls in (GenRecConfig, GenRecModel, GenRecProcessor):
+    for cls in (GenRecConfig, GenRecModel, GenRecProcessor, GenRecGenerativeConfig, GenRecForSemanticIDGeneration):
         cls._auto_class = None
 
 

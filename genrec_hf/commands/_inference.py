@@ -7,6 +7,7 @@ import torch
 from transformers import AutoModel, AutoProcessor
 
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 
 EXIT_OK, EXIT_LINE_ERRORS, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -18,12 +19,12 @@ def setup_logging() -> None:
 
 
 def load_model_and_processor(folder: str, device: str = "cpu"):
-    """The `GenRecModel` (eval mode) and `GenRecProcessor` saved in `folder`."""
+    """The `GenRecModel` or `GenRecForSemanticIDGeneration` (eval mode) and `GenRecProcessor` saved in `folder`."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModel.from_pretrained(folder)
-    if not isinstance(model, GenRecModel):
-        raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRecModel")
+    if not isinstance(model, (GenRecModel, GenRecForSemanticIDGeneration)):
+        raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRec model")
     processor = AutoProcessor.from_pretrained(folder)
     processor.check_num_items(model.config.num_items, f"the model in {folder}")
     return model.to(device).eval(), processor

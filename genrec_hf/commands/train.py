@@ -11,26 +11,37 @@ import sys
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..hub import build_model_card, publish
-from ..training import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, ModelArguments, train
+from ..training import (
+    TRAINING_DEFAULTS,
+    DataArguments,
+    EvaluationArguments,
+    GenerativeArguments,
+    ModelArguments,
+    train,
+)
 
 
 def parse_arguments(
     argv: list[str] | None,
-) -> tuple[DataArguments, ModelArguments, EvaluationArguments, TrainingArguments]:
-    parser = HfArgumentParser((DataArguments, ModelArguments, EvaluationArguments, TrainingArguments))
+) -> tuple[DataArguments, ModelArguments, GenerativeArguments, EvaluationArguments, TrainingArguments]:
+    parser = HfArgumentParser(
+        (DataArguments, ModelArguments, GenerativeArguments, EvaluationArguments, TrainingArguments)
+    )
     parser.set_defaults(**TRAINING_DEFAULTS)
     return parser.parse_args_into_dataclasses(args=argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Trains, saves and reports; returns the `metrics.json` content."""
-    data_args, model_args, eval_args, training_args = parse_arguments(argv)
+    data_args, model_args, generative_args, eval_args, training_args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING, stream=sys.stdout)
     # The Trainer's pushes upload config and weights without the remote-code files, which leaves a Hub repo that
     # cannot be loaded; the finished model is published in one commit by `publish()` instead.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
 
-    result = train(data_args, model=model_args, evaluation=eval_args, training_args=training_args)
+    result = train(
+        data_args, model=model_args, generative=generative_args, evaluation=eval_args, training_args=training_args
+    )
     output_dir = result.save()
     if result.trainer.is_world_process_zero():
         card = build_model_card(result.model, result.processor, result.report, repo_id=training_args.hub_model_id)

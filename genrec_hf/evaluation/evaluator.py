@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from ..ranking import history_mask, rank_of_targets
 from .metrics import metrics_with_ci, popularity_ranks, ranking_metrics
@@ -58,8 +59,20 @@ def popularity_baseline_ranks(
     return torch.cat(ranks)
 
 
+RecommenderModel = GenRecModel | GenRecForSemanticIDGeneration
+
+
+def beams_of(model: RecommenderModel) -> int | None:
+    """The beams a generative model ranks with; `None` for a dense model (it ranks the whole catalog)."""
+    return model.config.num_beams if isinstance(model, GenRecForSemanticIDGeneration) else None
+
+
 class RankingEvaluator:
     """Ranks every example's target over the whole catalog and reports `hr@K`, `ndcg@K`, `mrr` and the InfoNCE `loss`.
+
+    A generative model ([`GenRecForSemanticIDGeneration`]) ranks by constrained beam search: a target's rank is its
+    position in the beam list, a target outside the beams ranks below every beam item (a miss at any K up to the
+    number of beams), and no loss is reported (its scores do not cover the catalog).
 
     Args:
         exclude_history (`bool`, *optional*, defaults to `True`):
@@ -91,11 +104,12 @@ class RankingEvaluator:
     @torch.no_grad()
     def rank_batches(
         self,
-        model: GenRecModel,
+        model: RecommenderModel,
         batches: Iterable[Mapping[str, torch.Tensor]],
         gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss, in batch order.
+        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
+        generative model), in batch order.
 
         `batches` hold `item_ids`, `attention_mask` and the targets as `labels` (on the model's device); `gather`
         collects each batch's values from every process (the Trainer's `gather_for_metrics`).
@@ -104,18 +118,23 @@ class RankingEvaluator:
         was_training = model.training
         model.eval()
         ranks, losses = [], []
-        catalog = model.catalog_embeddings()
+        dense = isinstance(model, GenRecModel)
+        catalog = model.catalog_embeddings() if dense else None
         for batch in batches:
-            scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
+            if dense:
+                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
+            else:
+                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"])
             targets = batch["labels"]
             exclude = history_mask(batch["item_ids"], scores.shape[1]) if self.exclude_history else None
-            batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
             ranks.append(gather(rank_of_targets(scores, targets, exclude).float()).cpu())
-            losses.append(gather(batch_losses.float()).cpu())
+            if dense:
+                batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
+                losses.append(gather(batch_losses.float()).cpu())
         model.train(was_training)
-        return torch.cat(ranks), torch.cat(losses)
+        return torch.cat(ranks), torch.cat(losses) if losses else None
 
-    def rank(self, model: GenRecModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    def rank(self, model: RecommenderModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
         """[`rank_batches`] over `examples` in batches of `batch_size`, on the model's device."""
         device = model.device
         batches = (
@@ -131,13 +150,16 @@ class RankingEvaluator:
             metrics["loss"] = losses.mean().item() if len(losses) else float("nan")
         return metrics
 
-    def evaluate(self, model: GenRecModel, examples: Dataset) -> dict[str, float]:
+    def evaluate(self, model: RecommenderModel, examples: Dataset) -> dict[str, float]:
         """The metrics and mean loss of `model` on `examples`."""
         return self.metrics(*self.rank(model, examples))
 
-    def report(self, model: GenRecModel, valid: Dataset, test: Dataset, item_counts: torch.Tensor) -> EvaluationReport:
+    def report(
+        self, model: RecommenderModel, valid: Dataset, test: Dataset, item_counts: torch.Tensor
+    ) -> EvaluationReport:
         """The [`report_from_ranks`] of `model` on `valid` and `test`."""
-        return self.report_from_ranks(self.rank(model, valid)[0], self.rank(model, test)[0], valid, test, item_counts)
+        valid_ranks, test_ranks = self.rank(model, valid)[0], self.rank(model, test)[0]
+        return self.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
     def report_from_ranks(
         self,
@@ -146,8 +168,11 @@ class RankingEvaluator:
         valid: Dataset,
         test: Dataset,
         item_counts: torch.Tensor,
+        num_beams: int | None = None,
     ) -> EvaluationReport:
         """Valid metrics, test metrics with 95% CIs, the warm/cold split of test and the popularity baseline.
+
+        `num_beams` names the beam search that produced the ranks of a generative model (see [`beams_of`]).
 
         `item_counts` holds the training interactions of catalog items `1..num_items`: a test target is warm when
         its item occurs in the training sequences (`item_counts > 0`), cold otherwise.
@@ -161,7 +186,7 @@ class RankingEvaluator:
             return popularity_baseline_ranks(examples, item_counts, self.exclude_history)
 
         return EvaluationReport(
-            protocol=EvaluationProtocol.full_ranking(self.exclude_history, self.bootstrap_samples),
+            protocol=EvaluationProtocol.full_ranking(self.exclude_history, self.bootstrap_samples, num_beams),
             valid=ranking_metrics(valid_ranks, self.ks),
             test=with_ci(test_ranks),
             test_warm=GroupMetrics(int(warm.sum()), with_ci(test_ranks[warm])),
@@ -170,4 +195,4 @@ class RankingEvaluator:
         )
 
 
-__all__ = ["RankingEvaluator", "collate_examples", "example_batches", "popularity_baseline_ranks"]
+__all__ = ["RankingEvaluator", "RecommenderModel", "beams_of", "collate_examples", "example_batches", "popularity_baseline_ranks"]

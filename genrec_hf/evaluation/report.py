@@ -35,10 +35,17 @@ def _plain(section: Mapping[str, Estimate]) -> dict[str, dict[str, float]]:
 
 
 class _Section:
-    """A flat record stored as a JSON object with the dataclass's fields as keys."""
+    """A flat record stored as a JSON object with the dataclass's fields as keys. Fields added later that are `None`
+    (`_left_out_when_none`) are left out, so older files read and write back unchanged."""
+
+    _left_out_when_none: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            name: value
+            for name, value in asdict(self).items()
+            if not (value is None and name in self._left_out_when_none)
+        }
 
     @classmethod
     def from_dict(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
@@ -47,11 +54,17 @@ class _Section:
 
 @dataclass(kw_only=True)
 class ModelSummary(_Section):
-    """What was trained: the fusion mode and the item encoder that produced the content features."""
+    """What was trained: the fusion mode and the item encoder that produced the content features; for the generative
+    head (`head="generative"`, absent for the dense head) the fusion is `"semantic_ids"` and `semantic_ids` holds
+    how the quantization went (collision rate, codebook usage, time)."""
 
     fusion: str
     item_encoder: str | None
     item_encoder_type: str
+    head: str | None = None
+    semantic_ids: dict[str, Any] | None = None
+
+    _left_out_when_none = ("head", "semantic_ids")
 
 
 @dataclass(kw_only=True)
@@ -77,11 +90,23 @@ class EvaluationProtocol(_Section):
         """`"history excluded"` (each user's own items removed from the ranking) or `"all items"`."""
         return "history excluded" if self.exclude_history else "all items"
 
+    @property
+    def description(self) -> str:
+        """How items were ranked, and `name`: e.g. "full-catalog ranking, history excluded"."""
+        ranking = "full-catalog ranking" if self.ranking == "full catalog" else self.ranking
+        return f"{ranking}, {self.name}"
+
     @classmethod
-    def full_ranking(cls, exclude_history: bool, bootstrap_samples: int) -> "EvaluationProtocol":
-        """The protocol of [`RankingEvaluator`]: full-catalog ranks, 95% percentile bootstrap CIs over users."""
+    def full_ranking(
+        cls, exclude_history: bool, bootstrap_samples: int, num_beams: int | None = None
+    ) -> "EvaluationProtocol":
+        """The protocol of [`RankingEvaluator`]: full-catalog ranks (for a generative model: the position in its beam
+        list, items outside the beams ranked last), 95% percentile bootstrap CIs over users."""
         ci = f"95% percentile bootstrap over users ({bootstrap_samples} resamples)"
-        return cls(exclude_history=exclude_history, ci=ci)
+        if num_beams is None:
+            return cls(exclude_history=exclude_history, ci=ci)
+        ranking = f"beam search over catalog items ({num_beams} beams; items outside the beams rank last)"
+        return cls(ranking=ranking, exclude_history=exclude_history, ci=ci)
 
 
 @dataclass(kw_only=True)
@@ -208,7 +233,7 @@ class EvaluationReport:
             )
         users = self.test_warm.count + self.test_cold.count
         split = self.data.split if self.data else "split not recorded"
-        ranking = f"full-catalog ranking, {self.protocol.name}" if self.protocol else "full-catalog ranking"
+        ranking = self.protocol.description if self.protocol else "full-catalog ranking"
         return "\n".join([f"Test metrics ({split}, {ranking}, {users} users)", *rows])
 
 

@@ -9,8 +9,18 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from ..evaluation.report import BaselineMetrics, Estimate, EvaluationReport, GroupMetrics, ReportSource, as_report
+from ..configuration_genrec_generative import GenRecGenerativeConfig
+from ..evaluation.report import (
+    BaselineMetrics,
+    Estimate,
+    EvaluationProtocol,
+    EvaluationReport,
+    GroupMetrics,
+    ReportSource,
+    as_report,
+)
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 
 CARD_TEMPLATE = Path(__file__).parent / "templates" / "model_card_template.md"
@@ -95,7 +105,7 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
             "stats": _pairs(stats, numbers_only=True),
         },
         "protocol": _pairs(report.protocol.to_dict()) if report.protocol else [],
-        "ranking_protocol": report.protocol.name if report.protocol else None,
+        "ranking_protocol": _protocol(report.protocol),
         "test_count": warm.count + cold.count,
         "test_rows": [
             {"metric": name.upper(), "value": _fmt(estimate.value), "ci": _ci(estimate)}
@@ -123,8 +133,47 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
     }
 
 
+def _protocol(protocol: EvaluationProtocol | None) -> str | None:
+    """"history excluded" / "all items", with how items were ranked when it was not the whole catalog (beams)."""
+    if protocol is None:
+        return None
+    return protocol.name if protocol.ranking == "full catalog" else protocol.description
+
+
+def _architecture(config, encoder: str | None) -> dict:
+    """The config values the card's "What it is" section reads, for either head."""
+    arch = {
+        "num_items": config.num_items,
+        "item_encoder": encoder,
+        "item_encoder_type": config.item_encoder_type,
+        "image_feature_dim": config.image_feature_dim,
+        "num_hidden_layers": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "num_attention_heads": config.num_attention_heads,
+        "max_seq_len": config.max_seq_len,
+    }
+    if isinstance(config, GenRecGenerativeConfig):
+        stats = config.semantic_id_stats or {}
+        return {
+            **arch,
+            "head": "generative",
+            "fusion": "semantic_ids",
+            "num_code_levels": config.num_code_levels,
+            "codebook_size": config.codebook_size,
+            "num_beams": config.num_beams,
+            "collision_rate": _fmt(stats.get("collision_rate")),
+        }
+    return {
+        **arch,
+        "head": "dense",
+        "fusion": config.fusion,
+        "loss_negatives": config.loss_negatives,
+        "num_sampled_negatives": config.num_sampled_negatives,
+    }
+
+
 def build_model_card(
-    model: GenRecModel,
+    model: GenRecModel | GenRecForSemanticIDGeneration,
     processor: GenRecProcessor,
     metrics: ReportSource = None,
     *,
@@ -167,19 +216,7 @@ def build_model_card(
         model_name=model_name if eval_results else None,  # only the model-index needs it
         eval_results=eval_results or None,
     )
-    arch = {
-        "num_items": config.num_items,
-        "fusion": config.fusion,
-        "item_encoder": encoder,
-        "item_encoder_type": config.item_encoder_type,
-        "image_feature_dim": config.image_feature_dim,
-        "num_hidden_layers": config.num_hidden_layers,
-        "hidden_size": config.hidden_size,
-        "num_attention_heads": config.num_attention_heads,
-        "max_seq_len": config.max_seq_len,
-        "loss_negatives": config.loss_negatives,
-        "num_sampled_negatives": config.num_sampled_negatives,
-    }
+    arch = _architecture(config, encoder)
     return ModelCard.from_template(
         card_data,
         template_path=str(CARD_TEMPLATE),

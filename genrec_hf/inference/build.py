@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..data.items import item_column, load_item_table, select_items
 from ..encoders import ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import PAD_ITEM, GenRecProcessor
 from .catalog import ItemCatalog, saved_titles
 from .faiss_index import FAISS_KINDS, build_faiss_index, faiss_recall_at_k
@@ -68,7 +69,7 @@ class CatalogBuildResult:
 
 
 def build_catalog(
-    model: GenRecModel,
+    model: GenRecModel | GenRecForSemanticIDGeneration,
     processor: GenRecProcessor,
     items=None,
     output_dir: str | Path | None = None,
@@ -111,6 +112,8 @@ def build_catalog(
             processor.save_pretrained(output_dir)
     catalog = ItemCatalog.from_model(model, processor, titles)
     recall = None
+    if options.faiss_index != "none" and isinstance(model, GenRecForSemanticIDGeneration):
+        raise ValueError("a generative model ranks by beam search over its semantic IDs: use --faiss_index none")
     if options.faiss_index != "none":
         catalog.index, catalog.index_info = build_faiss_index(
             catalog.embeddings[1:], options.faiss_index, options.nlist, options.nprobe, options.hnsw_m

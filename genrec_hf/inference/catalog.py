@@ -2,8 +2,8 @@
 
 Files written beside the model (`save_pretrained` folder):
 
-- `item_catalog.safetensors`: `embeddings`, the L2-normalised fused vectors of every catalog row `(num_items + 1, d)`
-  (row 0 is padding and is never recommended);
+- `item_catalog.safetensors`: `embeddings`, the fused item vectors of every catalog row `(num_items + 1, d)` (row 0
+  is padding and is never recommended); for a generative model, each row's semantic-ID codes instead (as floats);
 - `item_catalog.json`: `parent_asins` and `titles` in catalog order, and the FAISS settings with their recall@10;
 - `item_catalog.faiss` (optional): an inner-product index over rows `1..num_items` (FAISS position `p` is row `p + 1`).
 
@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from .faiss_index import load_faiss_index, save_faiss_index
 
@@ -30,6 +31,18 @@ logger = logging.getLogger(__name__)
 CATALOG_WEIGHTS = "item_catalog.safetensors"
 CATALOG_METADATA = "item_catalog.json"
 CATALOG_FAISS = "item_catalog.faiss"
+
+
+RecommenderModel = GenRecModel | GenRecForSemanticIDGeneration
+
+
+def item_representations(model: RecommenderModel, rows: torch.LongTensor) -> torch.Tensor:
+    """What a catalog stores per row, as float32 on the CPU: the item vectors of a dense model, the semantic-ID
+    codes of a generative one (which ranks by beam search, not by vectors)."""
+    with eval_mode(model):
+        if isinstance(model, GenRecForSemanticIDGeneration):
+            return model.item_codes[rows.to(model.item_codes.device)].float().cpu()
+        return model.embed_items(rows.to(model.device)).float().cpu()
 
 
 @contextmanager
@@ -46,7 +59,8 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 @dataclass
 class ItemCatalog:
-    """Fused, normalised item vectors of a model's catalog, with `parent_asin`s, titles and an optional FAISS index.
+    """Fused item vectors of a model's catalog (a generative model's: semantic-ID codes), with `parent_asin`s, titles
+    and an optional FAISS index (dense models only).
 
     Row `i` of `embeddings` is catalog index `i` of the model and the processor (row 0 is padding).
     """
@@ -63,12 +77,11 @@ class ItemCatalog:
 
     @classmethod
     def from_model(
-        cls, model: GenRecModel, processor: GenRecProcessor, titles: Mapping[str, str] | None = None
+        cls, model: RecommenderModel, processor: GenRecProcessor, titles: Mapping[str, str] | None = None
     ) -> "ItemCatalog":
         """Computes the catalog of `model` (its current buffers and weights) in eval mode."""
         processor.check_num_items(model.config.num_items)
-        with eval_mode(model):
-            embeddings = model.catalog_embeddings().float().cpu()
+        embeddings = item_representations(model, torch.arange(model.config.num_items + 1))
         titles = titles or {}
         return cls(embeddings, list(processor.item_vocab), [titles.get(a) for a in processor.item_vocab])
 
@@ -102,7 +115,7 @@ class ItemCatalog:
 
     @classmethod
     def for_model(
-        cls, model: GenRecModel, processor: GenRecProcessor, folder: str | Path | None = None, with_index: bool = True
+        cls, model: RecommenderModel, processor: GenRecProcessor, folder: str | Path | None = None, with_index: bool = True
     ) -> "ItemCatalog":
         """The catalog saved in `folder` (default: the folder the model was loaded from) when it still matches the
         model, else one computed from the model now (exact search, no titles)."""
@@ -120,24 +133,22 @@ class ItemCatalog:
     def exists(cls, folder: str | Path) -> bool:
         return (Path(folder) / CATALOG_WEIGHTS).exists() and (Path(folder) / CATALOG_METADATA).exists()
 
-    def matches(self, model: GenRecModel, processor: GenRecProcessor, sample: int = 64) -> bool:
+    def matches(self, model: RecommenderModel, processor: GenRecProcessor, sample: int = 64) -> bool:
         """Whether this catalog still describes `model`: same items in the same order, and the vectors of a sample
         of rows equal to what the model computes now (a retrained or edited model makes a saved catalog stale)."""
         if self.parent_asins != processor.item_vocab or self.num_items != model.config.num_items:
             return False
         rows = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(0))[:sample] + 1
-        with eval_mode(model):
-            fresh = model.embed_items(rows.to(model.device)).float().cpu()
-        return torch.allclose(fresh, self.embeddings[rows], atol=1e-4)
+        fresh = item_representations(model, rows)
+        return fresh.shape == self.embeddings[rows].shape and torch.allclose(fresh, self.embeddings[rows], atol=1e-4)
 
-    def extend(self, model: GenRecModel, processor: GenRecProcessor, titles: Sequence[str | None] = ()) -> None:
+    def extend(self, model: RecommenderModel, processor: GenRecProcessor, titles: Sequence[str | None] = ()) -> None:
         """Appends the rows the model and processor gained since this catalog was computed (e.g. `add_items`)."""
         start = self.num_items + 1
-        new_rows = torch.arange(start, model.config.num_items + 1, device=model.device)
+        new_rows = torch.arange(start, model.config.num_items + 1)
         if not len(new_rows):
             return
-        with eval_mode(model):
-            vectors = model.embed_items(new_rows).float().cpu()
+        vectors = item_representations(model, new_rows)
         self.embeddings = torch.cat([self.embeddings, vectors])
         self.parent_asins.extend(processor.item_vocab[start:])
         self.titles.extend(list(titles) + [None] * (len(new_rows) - len(titles)))
@@ -163,4 +174,13 @@ def saved_titles(folder: Path) -> dict[str, str]:
     return {a: t for a, t in zip(metadata["parent_asins"], metadata["titles"]) if t}
 
 
-__all__ = ["CATALOG_FAISS", "CATALOG_METADATA", "CATALOG_WEIGHTS", "ItemCatalog", "eval_mode", "saved_titles"]
+__all__ = [
+    "CATALOG_FAISS",
+    "CATALOG_METADATA",
+    "CATALOG_WEIGHTS",
+    "ItemCatalog",
+    "RecommenderModel",
+    "eval_mode",
+    "item_representations",
+    "saved_titles",
+]

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..modeling_genrec import GenRecModel, GenRecRecommendations
+from ..modeling_genrec import GenRecRecommendations
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
-from .catalog import ItemCatalog, eval_mode
+from .catalog import ItemCatalog, RecommenderModel, eval_mode
 
 # Largest score matrix (histories x catalog rows) one batch may hold: 2^26 float32 values, 256 MiB.
 MAX_SCORES_PER_BATCH = 1 << 26
@@ -56,7 +57,7 @@ class Recommendation:
 
 
 def rank_items(
-    model: GenRecModel,
+    model: RecommenderModel,
     item_ids: torch.LongTensor,
     attention_mask: torch.Tensor,
     k: int,
@@ -64,7 +65,11 @@ def rank_items(
     catalog: ItemCatalog | None = None,
 ) -> GenRecRecommendations:
     """Top-`k` catalog rows for right-padded histories: exact (`model.recommend` over the catalog vectors) or, when
-    `catalog.index` is set, through FAISS. Rows that could not be filled (excluded items) score `-inf`."""
+    `catalog.index` is set, through FAISS; a generative model generates them (at least `k` beams). Rows that could not
+    be filled (excluded items) score `-inf`."""
+    if isinstance(model, GenRecForSemanticIDGeneration):
+        num_beams = max(model.config.num_beams, min(k, model.config.num_items))
+        return model.recommend(item_ids, attention_mask, k=k, exclude_seen=exclude_seen, num_beams=num_beams)
     if catalog is None or catalog.index is None:
         vectors = None if catalog is None else catalog.embeddings.to(model.device)
         return model.recommend(item_ids, attention_mask, k=k, exclude_seen=exclude_seen, catalog=vectors)
@@ -88,7 +93,7 @@ def rank_items(
 
 
 def recommend_for_histories(
-    model: GenRecModel,
+    model: RecommenderModel,
     processor: GenRecProcessor,
     histories: Sequence[Sequence[str]],
     k: int = 10,

@@ -3,9 +3,9 @@
 Training reads data, the model and evaluation; it knows nothing of inference or the Hub.
 """
 
-from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, ModelArguments
+from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, GenerativeArguments, ModelArguments
 from .callbacks import TrainingCurvesCallback, plot_training_curves
-from .collator import SequenceCollator
+from .collator import SemanticIDCollator, SequenceCollator
 from .run import TrainingResult, train
 from .trainer import GenRecTrainer
 
@@ -14,7 +14,9 @@ __all__ = [
     "DataArguments",
     "EvaluationArguments",
     "GenRecTrainer",
+    "GenerativeArguments",
     "ModelArguments",
+    "SemanticIDCollator",
     "SequenceCollator",
     "TrainingCurvesCallback",
     "TrainingResult",

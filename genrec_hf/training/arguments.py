@@ -1,7 +1,8 @@
-"""The arguments of a training run besides `TrainingArguments`: data, model and evaluation, and the Trainer defaults.
+"""The arguments of a training run besides `TrainingArguments`: data, model (and the generative head's), evaluation,
+and the Trainer defaults.
 
-`ModelArguments`' model fields take their defaults from `GenRecConfig` itself, so the command line and the config
-cannot disagree.
+`ModelArguments`' model fields take their defaults from `GenRecConfig` itself, and `GenerativeArguments`' from
+`GenRecGenerativeConfig`, so the command line and the configs cannot disagree.
 """
 
 from dataclasses import dataclass, field, fields
@@ -10,13 +11,28 @@ from typing import Any
 import torch
 
 from ..configuration_genrec import FUSION_MODES, GenRecConfig
+from ..configuration_genrec_generative import GenRecGenerativeConfig
 
 _CONFIG = GenRecConfig()
+_GENERATIVE_CONFIG = GenRecGenerativeConfig()
+HEADS = ("dense", "generative")
 
 
-def config_field(name: str, help: str | None = None) -> Any:
-    """A `ModelArguments` field that is the `GenRecConfig` field `name`, with the config's default."""
-    return field(default=getattr(_CONFIG, name), metadata={"help": help} if help else {})
+def config_field(name: str, help: str | None = None, config: Any = _CONFIG) -> Any:
+    """An arguments field that is the field `name` of `config`, with the config's default."""
+    return field(default=getattr(config, name), metadata={"help": help} if help else {})
+
+
+def generative_field(name: str, help: str | None = None) -> Any:
+    """A `GenerativeArguments` field that is the `GenRecGenerativeConfig` field `name`, with its default."""
+    return config_field(name, help, _GENERATIVE_CONFIG)
+
+
+def _set_config_fields(arguments: Any, config_class: type) -> dict[str, Any]:
+    """The fields of the `arguments` dataclass that `config_class` declares, without those left unset (`None`)."""
+    names = {f.name for f in fields(config_class)} - {"item_encoder_type"}
+    values = {f.name: getattr(arguments, f.name) for f in fields(arguments) if f.name in names}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass
@@ -38,6 +54,13 @@ class DataArguments:
 
 @dataclass
 class ModelArguments:
+    head: str = field(
+        default="dense",
+        metadata={
+            "help": "dense (item vectors, full-catalog scores) or generative (semantic IDs, constrained beam "
+            "search; sized by the GenerativeArguments flags)."
+        },
+    )
     item_encoder: str = field(
         default=_CONFIG.item_encoder_name_or_path,
         metadata={
@@ -51,7 +74,9 @@ class ModelArguments:
     num_hidden_layers: int = config_field("num_hidden_layers")
     num_attention_heads: int = config_field("num_attention_heads")
     intermediate_size: int | None = field(default=None, metadata={"help": "Feed-forward width (default 4 x hidden)."})
-    max_seq_len: int = config_field("max_seq_len")
+    max_seq_len: int | None = field(
+        default=None, metadata={"help": "Most recent history items the model reads (dense: 50, generative: 20)."}
+    )
     hidden_dropout_prob: float = config_field("hidden_dropout_prob")
     attention_dropout_prob: float = config_field("attention_dropout_prob")
     id_dropout: float = config_field("id_dropout")
@@ -62,10 +87,34 @@ class ModelArguments:
     )
     feature_batch_size: int = 64
 
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"--head {self.head!r} is not one of {HEADS}")
+
     def config_kwargs(self) -> dict[str, Any]:
         """The `GenRecConfig` fields these arguments set (the encoder's name and type are the encoder's own)."""
-        names = {f.name for f in fields(GenRecConfig)} - {"item_encoder_type"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+        return _set_config_fields(self, GenRecConfig)
+
+
+@dataclass
+class GenerativeArguments:
+    """The generative head (`--head generative`): semantic IDs and the GPT-2 decoder that generates them."""
+
+    num_code_levels: int = generative_field("num_code_levels", "Residual k-means levels before the final code.")
+    codebook_size: int = generative_field("codebook_size", "Codes per level.")
+    num_beams: int = generative_field("num_beams", "Beams of recommendation and evaluation.")
+    n_embd: int = generative_field("n_embd", "Decoder width.")
+    n_layer: int = generative_field("n_layer", "Decoder layers.")
+    n_head: int = generative_field("n_head", "Attention heads per layer.")
+    n_inner: int = generative_field("n_inner", "Feed-forward width.")
+    resid_pdrop: float = generative_field("resid_pdrop", "Dropout on residual branches.")
+    embd_pdrop: float = generative_field("embd_pdrop", "Dropout on token + position embeddings.")
+    attn_pdrop: float = generative_field("attn_pdrop", "Dropout on attention probabilities.")
+    kmeans_iterations: int = field(default=25, metadata={"help": "Lloyd iterations per residual k-means level."})
+
+    def config_kwargs(self) -> dict[str, Any]:
+        """The `GenRecGenerativeConfig` fields these arguments set."""
+        return _set_config_fields(self, GenRecGenerativeConfig)
 
 
 @dataclass
@@ -78,6 +127,13 @@ class EvaluationArguments:
         },
     )
     bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95%% bootstrap CIs."})
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "Validate during training on this many valid examples (a fixed random subset drawn with --seed), "
+            "e.g. for the generative head, whose beam search is slow; the final report uses every example."
+        },
+    )
 
 
 # `TrainingArguments` values of a GenRec run, unless given: per-epoch evaluation keeping the best checkpoint by
@@ -103,4 +159,4 @@ TRAINING_DEFAULTS = {
     "dataloader_pin_memory": torch.accelerator.is_available(),  # without an accelerator, pinning only warns
 }
 
-__all__ = ["TRAINING_DEFAULTS", "DataArguments", "EvaluationArguments", "ModelArguments"]
+__all__ = ["HEADS", "TRAINING_DEFAULTS", "DataArguments", "EvaluationArguments", "GenerativeArguments", "ModelArguments"]

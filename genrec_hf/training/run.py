@@ -22,20 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import Dataset
 from transformers import TrainingArguments, set_seed
 
 from ..configuration_genrec import GenRecConfig
+from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data import PreparedData, load_prepared, prepare_dataset
 from ..data.synthetic import write_synthetic_sample
 from ..encoders import ItemEncoder, ItemFeatures
 from ..evaluation import DataSummary, EvaluationReport, ModelSummary, TrainingSummary
 from ..feature_cache import cached_item_features
 from ..modeling_genrec import GenRecModel
+from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
+from ..semantic_ids import SemanticIDs, quantization_inputs
 from ..sequences import eval_examples, item_counts, train_sequences
-from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, ModelArguments
+from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, GenerativeArguments, ModelArguments
 from .callbacks import TrainingCurvesCallback
-from .collator import SequenceCollator
+from .collator import SemanticIDCollator, SequenceCollator
 from .trainer import GenRecTrainer
 
 logger = logging.getLogger("genrec_hf.train")
@@ -45,7 +49,7 @@ logger = logging.getLogger("genrec_hf.train")
 class TrainingResult:
     """What [`train`] returns: the trained (best) model, its processor, its report and the Trainer that ran."""
 
-    model: GenRecModel
+    model: GenRecModel | GenRecForSemanticIDGeneration
     processor: GenRecProcessor
     report: EvaluationReport
     trainer: GenRecTrainer
@@ -97,18 +101,28 @@ def load_data(data_args: DataArguments, output_dir: Path) -> PreparedData:
     )
 
 
+def history_length(model_args: ModelArguments) -> int:
+    """Most recent history items the model reads: `--max_seq_len`, else the head's config default."""
+    if model_args.max_seq_len is not None:
+        return model_args.max_seq_len
+    return (GenRecGenerativeConfig if model_args.head == "generative" else GenRecConfig)().max_seq_len
+
+
 def item_content(
     model_args: ModelArguments, items, output_dir: Path, training_args: TrainingArguments
 ) -> tuple[GenRecProcessor, ItemFeatures, dict]:
     """The processor, the cached content features of every item, and the encoder reference for the config."""
     vocab = items["parent_asin"]
+    max_seq_len = history_length(model_args)
     if model_args.item_encoder.lower() == "none":
+        if model_args.head == "generative":
+            raise ValueError("--head generative codes items from their content: give an --item_encoder, not 'none'")
         empty = torch.zeros(len(vocab), 0)
         features = ItemFeatures(empty, empty, torch.zeros(len(vocab), dtype=torch.bool))
         reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
-        return GenRecProcessor.without_content(vocab, model_args.max_seq_len), features, reference
+        return GenRecProcessor.without_content(vocab, max_seq_len), features, reference
     encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
-    processor = encoder.build_processor(vocab, max_seq_len=model_args.max_seq_len)
+    processor = encoder.build_processor(vocab, max_seq_len=max_seq_len)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
     with training_args.main_process_first(desc="item features"):
         features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
@@ -121,6 +135,7 @@ def train(
     output_dir: str | os.PathLike | None = None,
     *,
     model: ModelArguments | Mapping[str, Any] | None = None,
+    generative: GenerativeArguments | Mapping[str, Any] | None = None,
     evaluation: EvaluationArguments | Mapping[str, Any] | None = None,
     training_args: TrainingArguments | Mapping[str, Any] | None = None,
 ) -> TrainingResult:
@@ -132,6 +147,8 @@ def train(
         output_dir: where checkpoints, the feature cache and the training curves go; not needed when
             `training_args` is a `TrainingArguments`.
         model: `ModelArguments` (or their fields as a dict); defaults to `GenRecConfig`'s defaults with CLIP.
+            `head="generative"` trains a [`GenRecForSemanticIDGeneration`] instead, sized by `generative`.
+        generative: `GenerativeArguments` (or their fields as a dict) of the generative head.
         evaluation: `EvaluationArguments` (or their fields as a dict): the ranking protocol and bootstrap size.
         training_args: a `TrainingArguments` used as it is, or a dict of overrides of `TRAINING_DEFAULTS`.
 
@@ -163,23 +180,28 @@ def train(
     test = eval_examples(prepared.splits["test"], processor)
     counts = item_counts(train_set, processor.num_items)
 
-    config = GenRecConfig(
-        num_items=processor.num_items,
-        text_feature_dim=features.text_features.shape[1],
-        image_feature_dim=features.image_features.shape[1],
-        **encoder_reference,
-        **model_args.config_kwargs(),
-    )
-    genrec = GenRecModel(config)
-    genrec.set_item_features(**features.as_dict())
-    genrec.set_item_popularity(counts)
+    if model_args.head == "generative":
+        genrec, collator = generative_model(
+            _as_arguments(GenerativeArguments, generative), features, encoder_reference, processor, counts, training_args
+        )
+    else:
+        config = GenRecConfig(
+            num_items=processor.num_items,
+            text_feature_dim=features.text_features.shape[1],
+            image_feature_dim=features.image_features.shape[1],
+            **encoder_reference,
+            **model_args.config_kwargs(),
+        )
+        genrec, collator = GenRecModel(config), SequenceCollator()
+        genrec.set_item_features(**features.as_dict())
+        genrec.set_item_popularity(counts)
 
     trainer = GenRecTrainer(
         model=genrec,
         args=training_args,
         train_dataset=train_set,
-        eval_dataset=valid,
-        data_collator=SequenceCollator(),
+        eval_dataset=validation_subset(valid, eval_args.max_eval_samples, training_args.seed),
+        data_collator=collator,
         processing_class=processor,
         callbacks=[TrainingCurvesCallback()],
         exclude_history=eval_args.exclude_history,
@@ -189,11 +211,7 @@ def train(
     report = trainer.evaluation_report(valid, test, counts)
     report = dataclasses.replace(
         report,
-        model=ModelSummary(
-            fusion=config.fusion,
-            item_encoder=config.item_encoder_name_or_path,
-            item_encoder_type=config.item_encoder_type,
-        ),
+        model=model_summary(genrec),
         data=DataSummary(name=prepared.stats.get("name"), split=data_args.split, stats=prepared.stats),
         training=TrainingSummary(
             epochs=training_args.num_train_epochs,
@@ -204,6 +222,64 @@ def train(
         ),
     )
     return TrainingResult(trainer.model, processor, report, trainer)
+
+
+def validation_subset(valid: Dataset, max_eval_samples: int | None, seed: int) -> Dataset:
+    """The valid examples that select the checkpoint: all, or `max_eval_samples` of them drawn with `seed`."""
+    if max_eval_samples is None or max_eval_samples >= len(valid):
+        return valid
+    return valid.shuffle(seed=seed).select(range(max_eval_samples))
+
+
+def generative_model(
+    arguments: GenerativeArguments,
+    features: ItemFeatures,
+    encoder_reference: dict,
+    processor: GenRecProcessor,
+    counts: torch.Tensor,
+    training_args: TrainingArguments,
+) -> tuple[GenRecForSemanticIDGeneration, SemanticIDCollator]:
+    """A new generative model whose items are coded by residual k-means over their content, and its collator."""
+    vectors = quantization_inputs(features.text_features, features.image_features, features.image_mask)
+    semantic_ids = SemanticIDs.fit(
+        vectors,
+        num_levels=arguments.num_code_levels,
+        codebook_size=arguments.codebook_size,
+        iterations=arguments.kmeans_iterations,
+        seed=training_args.seed,
+    )
+    logger.info("semantic IDs: %s", semantic_ids.stats)
+    config = GenRecGenerativeConfig(
+        num_items=processor.num_items,
+        content_dim=vectors.shape[1],
+        text_feature_dim=features.text_features.shape[1],
+        image_feature_dim=features.image_features.shape[1],
+        max_seq_len=processor.max_seq_len,
+        semantic_id_stats=semantic_ids.stats,
+        **encoder_reference,
+        **arguments.config_kwargs(),
+    )
+    model = GenRecForSemanticIDGeneration(config)
+    model.set_semantic_ids(semantic_ids.codes, semantic_ids.codebooks)
+    model.set_item_popularity(counts)
+    item_tokens = model.item_tokens(torch.arange(processor.num_items + 1)).cpu()
+    return model, SemanticIDCollator(item_tokens)
+
+
+def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration) -> ModelSummary:
+    """The report's description of a trained model of either head."""
+    config = model.config
+    if isinstance(model, GenRecForSemanticIDGeneration):
+        return ModelSummary(
+            fusion="semantic_ids",
+            item_encoder=config.item_encoder_name_or_path,
+            item_encoder_type=config.item_encoder_type,
+            head="generative",
+            semantic_ids=config.semantic_id_stats,
+        )
+    return ModelSummary(
+        fusion=config.fusion, item_encoder=config.item_encoder_name_or_path, item_encoder_type=config.item_encoder_type
+    )
 
 
 __all__ = ["TrainingResult", "load_data", "train", "training_arguments"]

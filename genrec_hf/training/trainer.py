@@ -9,6 +9,7 @@ from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 
 from ..evaluation import EvaluationReport, RankingEvaluator
+from ..evaluation.evaluator import beams_of
 
 
 class GenRecTrainer(Trainer):
@@ -59,8 +60,9 @@ class GenRecTrainer(Trainer):
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in self.evaluator.metrics(ranks, losses).items()}
         return EvalLoopOutput(predictions=ranks.numpy(), label_ids=None, metrics=metrics, num_samples=len(ranks))
 
-    def rank_targets(self, dataloader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss, in dataset order."""
+    def rank_targets(self, dataloader: DataLoader) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
+        generative model), in dataset order."""
         model = self.accelerator.unwrap_model(self.model)
         with self.autocast_smart_context_manager():
             batches = (self._prepare_inputs(batch) for batch in dataloader)
@@ -70,7 +72,8 @@ class GenRecTrainer(Trainer):
         """The final [`EvaluationReport`] of the model on `valid` and `test` (see `RankingEvaluator.report`)."""
         valid_ranks, _ = self.rank_targets(self.get_eval_dataloader(valid))
         test_ranks, _ = self.rank_targets(self.get_eval_dataloader(test))
-        return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts)
+        model = self.accelerator.unwrap_model(self.model)
+        return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
 
 __all__ = ["GenRecTrainer"]

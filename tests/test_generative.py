@@ -1,0 +1,236 @@
+"""The generative head: semantic IDs, constrained beam search through `generate()`, training on real data, the
+recommendation paths, `add_items` and remote-code loading in a Python without genrec_hf."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_remote_code import CHILD
+
+from genrec_hf import GenRecForSemanticIDGeneration, GenRecGenerativeConfig
+from genrec_hf.commands.recommend import main as recommend_main
+from genrec_hf.evaluation import RankingEvaluator
+from genrec_hf.hub import save_for_hub
+from genrec_hf.semantic_ids import SemanticIDs, kmeans, quantization_inputs, residual_codes
+from genrec_hf.training import GenerativeArguments, ModelArguments, SemanticIDCollator, train
+
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ALL_BEAUTY = DATA_DIR / "amazon2023_all_beauty" / "raw"
+
+
+def test_semantic_ids_are_unique_and_reproduce_the_residual_codes():
+    vectors = F.normalize(torch.randn(300, 12, generator=torch.Generator().manual_seed(0)), dim=1)
+    vectors[10] = vectors[11]  # identical content must still get distinct IDs
+    ids = SemanticIDs.fit(vectors, num_levels=2, codebook_size=8, seed=0)
+    assert ids.codes.shape == (300, 3) and ids.codebooks.shape == (2, 8, 12)
+    assert len(set(map(tuple, ids.codes.tolist()))) == 300
+    assert torch.equal(ids.codes[:, :2], residual_codes(vectors, ids.codebooks))
+    assert ids.codes[10, :2].tolist() == ids.codes[11, :2].tolist() and ids.codes[10, 2] != ids.codes[11, 2]
+    assert 0 < ids.stats["collision_rate"] <= 1 and len(ids.stats["codebook_usage"]) == 2
+
+
+def test_kmeans_with_fewer_points_than_clusters_keeps_every_point_its_own_cluster():
+    points = torch.eye(3)
+    centroids = kmeans(points, 5)
+    assert torch.cdist(points, centroids).min(dim=1).values.max() < 1e-6
+
+
+def test_quantization_needs_content():
+    with pytest.raises(ValueError, match="content features"):
+        quantization_inputs(torch.zeros(4, 0), torch.zeros(4, 0), torch.zeros(4, dtype=torch.bool))
+
+
+def random_generative_model(num_items: int = 60, seed: int = 0, **overrides) -> GenRecForSemanticIDGeneration:
+    """An untrained generative model over random item content (codes from residual k-means, 8 codes per level)."""
+    torch.manual_seed(seed)
+    content = F.normalize(torch.randn(num_items, 16), dim=1)
+    ids = SemanticIDs.fit(content, num_levels=2, codebook_size=8, seed=seed)
+    settings = dict(num_code_levels=2, codebook_size=8, content_dim=16, text_feature_dim=16, max_seq_len=6)
+    settings.update(n_embd=32, n_layer=2, n_head=2, n_inner=64, num_beams=10, **overrides)
+    model = GenRecForSemanticIDGeneration(GenRecGenerativeConfig(num_items=num_items, **settings)).eval()
+    model.set_semantic_ids(ids.codes, ids.codebooks)
+    return model
+
+
+def right_padded(histories: list[list[int]], width: int) -> torch.LongTensor:
+    return torch.tensor([h + [0] * (width - len(h)) for h in histories])
+
+
+def test_every_generated_item_is_a_catalog_item_for_many_histories():
+    model = random_generative_model()
+    generator = torch.Generator().manual_seed(1)
+    histories = [[]] + [torch.randint(1, 61, (n,), generator=generator).tolist() for n in (1, 2, 3, 6) * 8]
+    item_ids = right_padded(histories, 6)
+    prompts = model.history_prompts(item_ids)
+    sequences = model.generate(**prompts, num_beams=10, num_return_sequences=10, do_sample=False)
+    generated = sequences[:, prompts["input_ids"].shape[1] :]
+    assert generated.shape[1] == model.config.tokens_per_item
+    assert all(model.trie.item(tuple(tokens)) is not None for tokens in generated.tolist())
+    rows, scores = model.beam_search_items(item_ids)
+    assert (rows >= 1).all() and (rows <= 60).all() and torch.isfinite(scores).all()
+    assert all(len(set(row)) == 10 for row in rows.tolist())  # distinct items, best first
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+
+
+def test_prompt_cache_and_left_padding_do_not_change_the_beams():
+    model = random_generative_model()
+    item_ids = right_padded([[5, 9, 2], [7], [3, 4, 5, 6, 7, 8]], 6)
+    prompts = model.history_prompts(item_ids)
+    kwargs = dict(num_beams=10, num_return_sequences=10, do_sample=False, length_penalty=0.0)
+    plain = model.generate(**prompts, output_scores=True, return_dict_in_generate=True, **kwargs)
+    rows, scores = model.beam_search_items(item_ids)
+    assert torch.allclose(scores.flatten(), plain.sequences_scores, atol=1e-5)
+    alone, _ = model.beam_search_items(torch.tensor([[7]]))
+    assert alone[0].tolist() == rows[1].tolist()
+
+
+def test_recommend_excludes_history_refuses_k_above_beams_and_falls_back_to_popularity():
+    model = random_generative_model()
+    model.set_item_popularity(torch.arange(60, dtype=torch.float))
+    item_ids = right_padded([[5, 9, 2], []], 3)
+    every = model.recommend(item_ids, k=10, exclude_seen=False)
+    seen = model.recommend(item_ids, k=10, exclude_seen=True)
+    kept = [item for item in every.item_indices[0].tolist() if item not in (5, 9, 2)]
+    assert seen.item_indices[0].tolist()[: len(kept)] == kept
+    assert seen.popularity_fallback.tolist() == [False, True]
+    assert seen.item_indices[1].tolist() == list(range(60, 50, -1))
+    with pytest.raises(ValueError, match="beams"):
+        model.recommend(item_ids, k=11)
+    with pytest.raises(ValueError, match="max_seq_len"):
+        model.recommend(torch.ones(1, 7, dtype=torch.long), k=5)
+
+
+def test_evaluator_ranks_are_positions_in_the_beam_list():
+    model = random_generative_model()
+    item_ids = right_padded([[5, 9, 2], [7]], 3)
+    top = model.recommend(item_ids, k=10, exclude_seen=True).item_indices
+    examples = {"item_ids": [[5, 9, 2], [7]], "target_id": [int(top[0, 3]), 60 if 60 not in top[1] else 59]}
+    table = _Table(examples)
+    ranks, losses = RankingEvaluator(exclude_history=True).rank(model, table)
+    assert losses is None
+    assert ranks[0] == 4.0
+    assert ranks[1] > 10  # outside the beams: ranked after every beam item
+
+
+class _Table(dict):
+    """A dict of columns that slices like a `datasets.Dataset`."""
+
+    def __len__(self):
+        return len(next(iter(self.values())))
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return {name: values[key] for name, values in self.items()}
+        return super().__getitem__(key)
+
+
+def test_collator_turns_sequences_into_token_sequences_with_labels():
+    model = random_generative_model()
+    collator = SemanticIDCollator(model.item_tokens(torch.arange(61)))
+    batch = collator([{"item_ids": [3, 4]}, {"item_ids": [5]}])
+    assert batch["input_ids"].shape == (2, 7)
+    assert batch["input_ids"][0, 1:4].tolist() == model.item_tokens(torch.tensor(3)).tolist()
+    assert batch["labels"][1, 4:].tolist() == [-100] * 3 and batch["attention_mask"][1].tolist() == [1] * 4 + [0] * 3
+    loss = model(**batch).loss
+    assert torch.isfinite(loss)
+
+
+def test_add_items_codes_new_items_from_content_and_they_can_be_generated():
+    model = random_generative_model()
+    rows, _ = model.beam_search_items(right_padded([[5, 9, 2]], 3))
+    best = int(rows[0, 0])
+    # A new item with the best item's content shares its prefix and takes the next free final code.
+    content = model.codebooks.sum(dim=0).new_zeros(1, 16)
+    content[0] = sum(model.codebooks[level, code] for level, code in enumerate(model.item_codes[best, :2].tolist()))
+    (new,) = model.add_items(text_features=content).tolist()
+    assert new == 61 and model.config.num_items == 61
+    assert model.item_codes[new, :2].tolist() == model.item_codes[best, :2].tolist()
+    assert model.item_codes[new, 2] not in model.item_codes[1:new][
+        (model.item_codes[1:new, :2] == model.item_codes[new, :2]).all(dim=1), 2
+    ].tolist()
+    rows, _ = model.beam_search_items(right_padded([[5, 9, 2]], 3), num_beams=20)
+    assert new in rows[0].tolist()
+
+
+@pytest.fixture(scope="module")
+def trained_generative(tmp_path_factory, minilm_path):
+    """A tiny generative model trained by `train()` on the real All_Beauty 2023 files with MiniLM semantic IDs."""
+    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
+        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
+    output = tmp_path_factory.mktemp("generative")
+    result = train(
+        {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]},
+        output,
+        model=ModelArguments(head="generative", item_encoder=str(minilm_path), max_seq_len=8),
+        generative=GenerativeArguments(codebook_size=16, n_embd=32, n_layer=1, n_head=2, n_inner=64, num_beams=10),
+        evaluation={"bootstrap_samples": 50, "max_eval_samples": 64},
+        training_args={"num_train_epochs": 2, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True},
+    )
+    result.save()
+    return result, output
+
+
+def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained_generative):
+    result, output = trained_generative
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["model"]["head"] == "generative"
+    assert 0 <= metrics["model"]["semantic_ids"]["collision_rate"] <= 1
+    assert metrics["protocol"]["ranking"].startswith("beam search over catalog items (10 beams")
+    assert metrics["test_warm"]["count"] + metrics["test_cold"]["count"] == 253
+    assert result.model.lm_head.weight is result.model.transformer.wte.weight
+
+
+def test_stranger_loads_generative_model_with_remote_code_and_gets_the_same_items(trained_generative, tmp_path):
+    result, _ = trained_generative
+    model, processor = result.model.eval(), result.processor
+    folder = save_for_hub(model, processor, tmp_path / "repo")
+    assert {"modeling_genrec_generative.py", "semantic_ids.py"} <= {p.name for p in folder.iterdir()}
+    vocab = processor.item_vocab
+    histories = [vocab[1:4], [], vocab[5:6], vocab[1:40]]  # empty and over-long histories too
+    child = CHILD.replace("model(inputs[\"item_ids\"], inputs[\"attention_mask\"]).logits", "torch.zeros(1)")
+    out = subprocess.run(
+        [sys.executable, "-c", child, str(folder), json.dumps(histories)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    remote = json.loads(out.stdout.split("RESULT ", 1)[1])
+    assert remote["blocked"] and remote["genrec_loaded"] == []
+    assert remote["model_module"].endswith("modeling_genrec_generative")
+    inputs = processor(histories)
+    local = model.recommend(inputs["item_ids"], inputs["attention_mask"], k=5).item_indices.tolist()
+    assert remote["top"] == local
+    assert all(1 <= item <= model.config.num_items for row in local for item in row)
+
+
+def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path, capsys):
+    result, output = trained_generative
+    vocab = result.processor.item_vocab
+    history = tmp_path / "history.jsonl"
+    history.write_text(json.dumps({"user_id": "u1", "history": vocab[1:4]}) + "\n")
+    recommendations = tmp_path / "out.jsonl"
+    code = recommend_main(["--model", str(output), "--history", str(history), "--k", "5", "--output", str(recommendations)])
+    assert code == 0
+    (line,) = recommendations.read_text().splitlines()
+    served = [entry["parent_asin"] for entry in json.loads(line)["recommendations"]]
+    assert len(served) == 5 and not set(served) & set(vocab[1:4]) and set(served) <= set(vocab[1:])
+
+
+def test_generative_head_needs_an_item_encoder(tmp_path):
+    with pytest.raises(ValueError, match="item_encoder"):
+        train(
+            {"synthetic": True},
+            tmp_path,
+            model=ModelArguments(head="generative", item_encoder="none"),
+            training_args={"report_to": "none"},
+        )
+    with pytest.raises(ValueError, match="head"):
+        ModelArguments(head="generatve")
+
