@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Latency and throughput of recommendation over catalogs of 10k, 100k and 1M items, exact and FAISS IVF.
+"""Latency and throughput of recommendation over catalogs of 10k, 100k and 1M items: exact, FAISS IVF, and the
+generative head's constrained beam search.
 
     python benchmarks/bench_recommend_latency.py                       # 10k, 100k, 1M items, d=64 (~5 min)
     python benchmarks/bench_recommend_latency.py --sizes 10000 --dims 64 256
+    python benchmarks/bench_recommend_latency.py --methods exact generative --sizes 12101
 
 For each catalog size and method a fresh worker process builds an ID-fused `GenRecModel` (hidden size `d`, 2 layers,
 random weights) and a random unit-norm catalog `(N + 1, d)`, then times:
@@ -16,6 +18,10 @@ random weights) and a random unit-norm catalog `(N + 1, d)`, then times:
 Beside each row: the memory-bandwidth bound of one pass over the catalog vectors (`N d 4` bytes divided by the copy
 bandwidth of a large tensor, measured at the start of the same run), the floor for any exact single-user scan.
 Random vectors have no cluster structure, so IVF recall@10 here is a pessimistic figure; real catalogs cluster.
+
+`generative` is a `GenRecForSemanticIDGeneration` of the default size (GPT-2 decoder, 128 wide, 4 layers; `d` does not
+apply) whose items have random 3 x 256 codes plus a final code, decoding with 20 beams and `k=10` through `generate()`
+(the same call `recommend` serves): its cost grows with the beams and the history, not with the catalog.
 """
 
 import argparse
@@ -75,9 +81,10 @@ def worker(size: int, dim: int, method: str, args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from genrec_hf import GenRecConfig, GenRecModel
+    from genrec_hf import GenRecConfig, GenRecForSemanticIDGeneration, GenRecGenerativeConfig, GenRecModel
     from genrec_hf.inference import ItemCatalog, build_faiss_index, faiss_recall_at_k
     from genrec_hf.inference.recommender import rank_items
+    from genrec_hf.semantic_ids import disambiguation_codes
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,6 +104,15 @@ def worker(size: int, dim: int, method: str, args) -> dict:
     vectors = F.normalize(torch.randn(size + 1, dim), dim=-1)
     catalog = ItemCatalog(vectors, parent_asins=[], titles=[])
     result = {"size": size, "dim": dim, "method": method, "catalog_mb": vectors[1:].numel() * 4 / 2**20}
+    if method == "generative":
+        model = GenRecForSemanticIDGeneration(GenRecGenerativeConfig(num_items=size, max_seq_len=args.history_len))
+        prefixes = torch.randint(0, 256, (size, 3))
+        model.set_semantic_ids(torch.cat([prefixes, disambiguation_codes(prefixes)[:, None]], dim=1), model.codebooks)
+        start = time.perf_counter()
+        model.trie  # noqa: B018 - built once, on first use, like a loaded model's
+        result.update(catalog_mb=model.item_codes.numel() * 8 / 2**20, build_s=time.perf_counter() - start)
+        result["index"] = "prefix trie"
+        model.eval()
     if method == "ivf":
         start = time.perf_counter()
         catalog.index, info = build_faiss_index(vectors[1:], "ivf", nlist=args.nlist, nprobe=args.nprobe)
@@ -112,17 +128,19 @@ def worker(size: int, dim: int, method: str, args) -> dict:
         with torch.no_grad():
             if method == "exact":
                 return model.recommend(item_ids, mask, k=10, exclude_seen=True, catalog=catalog.embeddings)
+            if method == "generative":
+                return model.recommend(item_ids, mask, k=10, exclude_seen=True, num_beams=20)
             return rank_items(model, item_ids, mask, 10, True, catalog)
 
     one = histories(1)
     single = timed(lambda: run(*one), args.budget_s, min_runs=20, max_runs=2000)
-    many = histories(args.batch)
+    many = histories(args.batch if method != "generative" else min(args.batch, 64))
     batched = timed(lambda: run(*many), args.budget_s, min_runs=3, max_runs=50)
     result.update(
         p50_ms=1e3 * statistics.median(single),
         p99_ms=1e3 * percentile(single, 99),
         single_runs=len(single),
-        users_per_s=args.batch / statistics.median(batched),
+        users_per_s=len(many[0]) / statistics.median(batched),
         peak_rss_mb=peak_rss_mb(),
         rss_growth_mb=peak_rss_mb() - baseline,
     )
@@ -153,6 +171,7 @@ def format_table(rows: list[dict], bandwidth: float, bandwidth_one_thread: float
             continue
         bound_ms = 1e3 * row["catalog_mb"] * 2**20 / (bandwidth * 1e9)
         recall = f"{row['recall_at_10']:.3f}" if "recall_at_10" in row else "1 (exact)"
+        recall = "beams" if row["method"] == "generative" else recall
         index = f"{row['index']}, built in {row['build_s']:.1f} s" if "index" in row else "torch matmul + topk"
         lines.append(
             f"{row['size']:>9} {row['dim']:>4} {row['method']:<6} {row['catalog_mb']:>9.1f} {bound_ms:>9.3f} "
@@ -166,7 +185,8 @@ def format_table(rows: list[dict], bandwidth: float, bandwidth_one_thread: float
         f"copy bandwidth {bandwidth:.1f} GB/s with all threads ({bandwidth_one_thread:.1f} GB/s with one; read + "
         f"write, {args.bandwidth_mb} MiB float32 copy, best of 7); BW bound = catalog bytes / all-thread bandwidth.\n"
         f"timings: torch {torch.__version__}, {threads} threads, "
-        f"{os.cpu_count()} CPUs; single user: history of {args.history_len}, k=10; batch = {args.batch} users."
+        f"{os.cpu_count()} CPUs; single user: history of {args.history_len}, k=10; batch = {args.batch} users "
+        "(generative: at most 64 users, 20 beams each)."
     )
     return "\n".join(lines)
 
@@ -175,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[64])
-    parser.add_argument("--methods", nargs="+", default=["exact", "ivf"], choices=["exact", "ivf"])
+    parser.add_argument("--methods", nargs="+", default=["exact", "ivf"], choices=["exact", "ivf", "generative"])
     parser.add_argument("--history_len", type=int, default=20)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--nlist", type=int, default=None, help="IVF lists (default 4 sqrt(N)).")

@@ -56,6 +56,8 @@ VARIANTS = {
     "id_sampled": [*ID_ONLY, "--loss_negatives", "sampled", "--num_sampled_negatives", "256"],
     "content": ["--item_encoder", MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", MINILM, "--fusion", "gate"],
+    # semantic IDs (3 x 256 residual k-means codes of the MiniLM text vectors + a final code) and the GPT-2 decoder
+    "generative": ["--item_encoder", MINILM, "--head", "generative"],
 }
 
 
@@ -74,6 +76,18 @@ HYPER = {
     "all_beauty": hyper(0.5, 64, 40),
     "gift_cards": hyper(0.5, 64, 40),
 }
+
+
+def generative_hyper(epochs: int) -> list[str]:
+    """The generative head's schedule (its model is `GenRecGenerativeConfig`'s default: 128 wide, 4 layers, 20 items):
+    large length-grouped batches (its cost is in padded tokens), and per-epoch selection on 1,000 valid users (its
+    beam search costs ~10 ms per user on this machine); the final report ranks every valid and test user."""
+    return ["--per_device_train_batch_size", "256", "--learning_rate", "2e-3", "--train_sampling_strategy",
+            "group_by_length", "--max_eval_samples", "1000", "--num_train_epochs", str(epochs)]  # fmt: skip
+
+
+GENERATIVE_HYPER = {"beauty": generative_hyper(40), "scientific": generative_hyper(40),
+                    "all_beauty": generative_hyper(60), "gift_cards": generative_hyper(60)}  # fmt: skip
 DEFAULTS = {  # dataset -> (variants, seeds, training protocol)
     "beauty": (["id", "gate"], [0, 1, 2], "exclude"),
     "scientific": (["id", "content", "gate"], [0, 1, 2], "exclude"),
@@ -155,7 +169,9 @@ def tiny_clip(cache_dir: Path) -> Path:
 
 def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: Path, seed: int, protocol: str,
                cache_dir: Path, extra: list[str]) -> list[str]:  # fmt: skip
-    argv = ["--data_dir", str(data_dir), *variant_args, *HYPER[dataset], *COMMON, "--seed", str(seed),
+    generative = "generative" in variant_args
+    hyper_args = [*COMMON, *GENERATIVE_HYPER[dataset]] if generative else [*HYPER[dataset], *COMMON]
+    argv = ["--data_dir", str(data_dir), *variant_args, *hyper_args, "--seed", str(seed),
             "--output_dir", str(run_dir), "--feature_cache_dir", str(cache_dir / "features" / dataset)]  # fmt: skip
     return [*argv, "--exclude_history", "true" if protocol == "exclude" else "false", *extra]
 
@@ -163,15 +179,16 @@ def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: P
 def rescore(model_dir: Path, data_dir: Path, exclude_history: bool, seed: int) -> EvaluationReport:
     """Valid / test metrics (test with CIs) and the popularity baseline of the model saved in `model_dir` under one
     ranking protocol, by the evaluator that scores every training run."""
+    from transformers import AutoModel
+
     from genrec_hf.data import load_prepared
     from genrec_hf.evaluation import RankingEvaluator
-    from genrec_hf.modeling_genrec import GenRecModel
     from genrec_hf.processing_genrec import GenRecProcessor
     from genrec_hf.sequences import eval_examples, item_counts, train_sequences
 
     data = load_prepared(data_dir)
     processor = GenRecProcessor.from_pretrained(model_dir)
-    model = GenRecModel.from_pretrained(model_dir).eval()
+    model = AutoModel.from_pretrained(model_dir).eval()  # either head
     train = train_sequences(data.splits["train"], processor)
     valid, test = (eval_examples(data.splits[name], processor) for name in ("valid", "test"))
     counts = item_counts(train, processor.num_items)
@@ -260,6 +277,7 @@ def _cell(metric: Estimate) -> str:
 
 VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-batch + 256 uniform, log-Q)",
                  "content": "content (MiniLM)", "gate": "gated fusion (MiniLM)",
+                 "generative": "generative: semantic IDs (MiniLM), GPT-2 decoder, 20 beams",
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 

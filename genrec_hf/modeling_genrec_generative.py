@@ -6,7 +6,13 @@ from transformers import Cache, GPT2LMHeadModel, LogitsProcessorList
 from .configuration_genrec_generative import BOS_TOKEN_ID, NUM_SPECIAL_TOKENS, PAD_TOKEN_ID, GenRecGenerativeConfig
 from .modeling_genrec import GenRecRecommendations
 from .ranking import catalog_rows_scores, exclude_history, popularity_scores, top_k
-from .semantic_ids import SemanticIDConstraint, SemanticIDTrie, disambiguation_codes, quantization_inputs, residual_codes
+from .semantic_ids import (
+    SemanticIDConstraint,
+    SemanticIDTrie,
+    disambiguation_codes,
+    quantization_inputs,
+    residual_codes,
+)
 
 
 class GenRecForSemanticIDGeneration(GPT2LMHeadModel):

@@ -150,9 +150,12 @@ def test_add_items_codes_new_items_from_content_and_they_can_be_generated():
     (new,) = model.add_items(text_features=content).tolist()
     assert new == 61 and model.config.num_items == 61
     assert model.item_codes[new, :2].tolist() == model.item_codes[best, :2].tolist()
-    assert model.item_codes[new, 2] not in model.item_codes[1:new][
-        (model.item_codes[1:new, :2] == model.item_codes[new, :2]).all(dim=1), 2
-    ].tolist()
+    assert (
+        model.item_codes[new, 2]
+        not in model.item_codes[1:new][
+            (model.item_codes[1:new, :2] == model.item_codes[new, :2]).all(dim=1), 2
+        ].tolist()
+    )
     rows, _ = model.beam_search_items(right_padded([[5, 9, 2]], 3), num_beams=20)
     assert new in rows[0].tolist()
 
@@ -192,7 +195,7 @@ def test_stranger_loads_generative_model_with_remote_code_and_gets_the_same_item
     assert {"modeling_genrec_generative.py", "semantic_ids.py"} <= {p.name for p in folder.iterdir()}
     vocab = processor.item_vocab
     histories = [vocab[1:4], [], vocab[5:6], vocab[1:40]]  # empty and over-long histories too
-    child = CHILD.replace("model(inputs[\"item_ids\"], inputs[\"attention_mask\"]).logits", "torch.zeros(1)")
+    child = CHILD.replace('model(inputs["item_ids"], inputs["attention_mask"]).logits', "torch.zeros(1)")
     out = subprocess.run(
         [sys.executable, "-c", child, str(folder), json.dumps(histories)],
         capture_output=True,
@@ -216,7 +219,9 @@ def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path
     history = tmp_path / "history.jsonl"
     history.write_text(json.dumps({"user_id": "u1", "history": vocab[1:4]}) + "\n")
     recommendations = tmp_path / "out.jsonl"
-    code = recommend_main(["--model", str(output), "--history", str(history), "--k", "5", "--output", str(recommendations)])
+    code = recommend_main(
+        ["--model", str(output), "--history", str(history), "--k", "5", "--output", str(recommendations)]
+    )
     assert code == 0
     (line,) = recommendations.read_text().splitlines()
     served = [entry["parent_asin"] for entry in json.loads(line)["recommendations"]]
@@ -233,4 +238,3 @@ def test_generative_head_needs_an_item_encoder(tmp_path):
         )
     with pytest.raises(ValueError, match="head"):
         ModelArguments(head="generatve")
-

@@ -195,4 +195,11 @@ class RankingEvaluator:
         )
 
 
-__all__ = ["RankingEvaluator", "RecommenderModel", "beams_of", "collate_examples", "example_batches", "popularity_baseline_ranks"]
+__all__ = [
+    "RankingEvaluator",
+    "RecommenderModel",
+    "beams_of",
+    "collate_examples",
+    "example_batches",
+    "popularity_baseline_ranks",
+]

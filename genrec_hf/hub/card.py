@@ -134,7 +134,7 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
 
 
 def _protocol(protocol: EvaluationProtocol | None) -> str | None:
-    """"history excluded" / "all items", with how items were ranked when it was not the whole catalog (beams)."""
+    """ "history excluded" / "all items", with how items were ranked when it was not the whole catalog (beams)."""
     if protocol is None:
         return None
     return protocol.name if protocol.ranking == "full catalog" else protocol.description

@@ -115,7 +115,11 @@ class ItemCatalog:
 
     @classmethod
     def for_model(
-        cls, model: RecommenderModel, processor: GenRecProcessor, folder: str | Path | None = None, with_index: bool = True
+        cls,
+        model: RecommenderModel,
+        processor: GenRecProcessor,
+        folder: str | Path | None = None,
+        with_index: bool = True,
     ) -> "ItemCatalog":
         """The catalog saved in `folder` (default: the folder the model was loaded from) when it still matches the
         model, else one computed from the model now (exact search, no titles)."""

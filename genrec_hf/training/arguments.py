@@ -159,4 +159,11 @@ TRAINING_DEFAULTS = {
     "dataloader_pin_memory": torch.accelerator.is_available(),  # without an accelerator, pinning only warns
 }
 
-__all__ = ["HEADS", "TRAINING_DEFAULTS", "DataArguments", "EvaluationArguments", "GenerativeArguments", "ModelArguments"]
+__all__ = [
+    "HEADS",
+    "TRAINING_DEFAULTS",
+    "DataArguments",
+    "EvaluationArguments",
+    "GenerativeArguments",
+    "ModelArguments",
+]

@@ -60,7 +60,7 @@ class SemanticIDCollator:
             for f in features
         ]
         input_ids = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=PAD_TOKEN_ID)
-        attention_mask = (torch.arange(input_ids.shape[1])[None] < torch.tensor([len(s) for s in sequences])[:, None])
+        attention_mask = torch.arange(input_ids.shape[1])[None] < torch.tensor([len(s) for s in sequences])[:, None]
         labels = input_ids.masked_fill(~attention_mask, IGNORE_INDEX)
         return {"input_ids": input_ids, "attention_mask": attention_mask.long(), "labels": labels}
 

@@ -182,7 +182,12 @@ def train(
 
     if model_args.head == "generative":
         genrec, collator = generative_model(
-            _as_arguments(GenerativeArguments, generative), features, encoder_reference, processor, counts, training_args
+            _as_arguments(GenerativeArguments, generative),
+            features,
+            encoder_reference,
+            processor,
+            counts,
+            training_args,
         )
     else:
         config = GenRecConfig(
