@@ -3,7 +3,6 @@
 import logging
 
 import pytest
-
 from test_data_validation import meta, review, write_gz
 
 from genrec_hf.data import load_prepared, prepare_dataset

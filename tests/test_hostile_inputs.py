@@ -24,6 +24,7 @@ from transformers import TrainingArguments
 
 from genrec_hf import ItemEncoder
 from genrec_hf._atomic import STAGING_DIR, commit_staged, finish_staged, staging_folder
+from genrec_hf.commands._inference import load_model_and_processor
 from genrec_hf.commands.precompute import main as precompute_main
 from genrec_hf.commands.recommend import main as recommend_main
 from genrec_hf.commands.recommend import parse_history_line
@@ -77,6 +78,15 @@ def run_python(code: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
+def run_measured(code: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Runs `code` in a fresh Python (it must succeed); returns the result and the process's peak memory in MB."""
+    completed = run_python(
+        code + "\nimport resource\nprint('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed, int(completed.stdout.split("MAXRSS_KB")[1].split()[0]) / 1024
+
+
 def truncate(path: Path, keep: float = 0.5) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
@@ -105,29 +115,22 @@ def test_precompute_finishes_past_oversized_photos_in_bounded_memory(hostile_pho
         json.dumps({"parent_asin": f"N-{name}", "title": f"new {name}", "image_path": str(path)}) + "\n"
         for name, path in hostile_photos.items()
     ))  # fmt: skip
-    code = (
-        "import resource, sys\nfrom genrec_hf.commands.precompute import main\n"
-        f"rc = main(['--model', {str(folder)!r}, '--items', {str(table)!r}])\n"
-        "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)\n"
+    completed, peak_mb = run_measured(
+        f"from genrec_hf.commands.precompute import main\nassert main(['--model', {str(folder)!r}, '--items', "
+        f"{str(table)!r}]) == 0"
     )
-    completed = run_python(code)
-    assert completed.returncode == 0, completed.stderr[-2000:]
     assert "2 whose image could not be read safely" in completed.stderr
-    peak_mb = int(completed.stdout.split("MAXRSS_KB")[1].split()[0]) / 1024
     assert peak_mb < 1024, f"precompute peaked at {peak_mb:.0f} MB"
     assert ItemCatalog.load(folder).parent_asins[-3:] == ["N-good", "N-bomb", "N-huge"]
 
 
 def test_a_huge_photo_is_refused_from_its_header_not_decoded(hostile_photos):
-    code = (
-        "import resource\nfrom genrec_hf.item_content import load_image\n"
-        f"print([load_image(p) is None for p in {[str(hostile_photos['bomb']), str(hostile_photos['huge'])]!r}])\n"
-        "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    paths = [str(hostile_photos["bomb"]), str(hostile_photos["huge"])]
+    completed, peak_mb = run_measured(
+        f"from genrec_hf.item_content import load_image\nprint([load_image(p) for p in {paths!r}])"
     )
-    completed = run_python(code)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.splitlines()[0] == "[True, True]"
-    assert int(completed.stdout.split("MAXRSS_KB")[1].split()[0]) < 1024 * 1024
+    assert completed.stdout.splitlines()[0] == "[None, None]"
+    assert peak_mb < 1024, f"loading the photos peaked at {peak_mb:.0f} MB"
     assert load_image(str(hostile_photos["good"])).size == (40, 30)
 
 
@@ -214,7 +217,9 @@ def test_prepare_refuses_an_output_dir_with_someone_elses_splits_and_items(tmp_p
         (out / name / "mine.txt").write_text("the user's own file")
     with pytest.raises(ValueError, match=r"already holds splits/ and items/ that prepare_data did not write"):
         prepare_dataset(reviews, metas, out, kcore=0)
-    assert (out / "items" / "mine.txt").read_text() == (out / "splits" / "mine.txt").read_text() == "the user's own file"
+    assert (
+        (out / "items" / "mine.txt").read_text() == (out / "splits" / "mine.txt").read_text() == "the user's own file"
+    )
     prepare_dataset(reviews, metas, tmp_path / "fresh", kcore=0)
     prepare_dataset(reviews, metas, tmp_path / "fresh", kcore=2)  # its own folders: replaced without a word
 
@@ -312,6 +317,30 @@ def test_a_staged_save_is_finished_or_discarded_never_half_applied(tmp_path):
     (staging / "model.safetensors").write_text("new weights")
     commit_staged(folder)
     assert [(folder / n).read_text() for n in ("config.json", "model.safetensors")] == ["new config", "new weights"]
+
+
+def test_precompute_interrupted_while_writing_the_model_leaves_a_loadable_folder(trained_model_dir, tmp_path,
+                                                                                monkeypatch):  # fmt: skip
+    import transformers.modeling_utils
+
+    folder, table = tmp_path / "model", tmp_path / "items.jsonl"
+    shutil.copytree(trained_model_dir, folder)
+    table.write_text("".join(json.dumps({"parent_asin": f"N{i}", "title": f"new {i}"}) + "\n" for i in range(5)))
+    write_weights = transformers.modeling_utils.safe_save_file
+
+    def killed_half_way(tensors, filename, metadata=None):  # the process dies with half the weights on disk
+        write_weights(tensors, filename, metadata=metadata)
+        truncate(Path(filename))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(transformers.modeling_utils, "safe_save_file", killed_half_way)
+        with pytest.raises(KeyboardInterrupt):
+            precompute_main(["--model", str(folder), "--items", str(table)])
+    model, processor = load_model_and_processor(str(folder))  # the old model, whole
+    assert model.config.num_items == processor.num_items == 24
+    assert precompute_main(["--model", str(folder), "--items", str(table)]) == 0  # the rerun finishes
+    assert load_model_and_processor(str(folder))[0].config.num_items == 29
 
 
 def test_resuming_from_a_truncated_checkpoint_names_the_file_and_true_skips_it(tmp_path):
@@ -413,7 +442,7 @@ def test_kill_9_during_precompute_never_leaves_a_loadable_half_file(trained_mode
     assert precompute_main(["--model", str(reference), *argv]) == 0
 
     script = [sys.executable, str(ROOT / "scripts" / "precompute_embeddings.py"), "--model", str(folder), *argv]
-    for delay in (random.uniform(0.5, 3.0), random.uniform(0, 0.3)):  # mid-encoding, then early in the rerun
+    for delay in (random.uniform(0.3, 3.0), random.uniform(0.3, 3.0)):  # a random moment of a run, then of its rerun
         process = subprocess.Popen(script, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: (folder / ".item_catalog_work").exists(), process)
         time.sleep(delay)
@@ -499,7 +528,9 @@ def test_published_metrics_hold_no_local_paths(tmp_path):
     }  # fmt: skip
     published = json.dumps(public_report(EvaluationReport.from_dict(report)).to_dict())
     assert "/home/alice" not in published
-    assert '"best_checkpoint": "checkpoint-3"' in published and '"Toys.jsonl.gz": {"path": "Toys.jsonl.gz"}' in published
+    assert (
+        '"best_checkpoint": "checkpoint-3"' in published and '"Toys.jsonl.gz": {"path": "Toys.jsonl.gz"}' in published
+    )
 
 
 def test_the_hub_token_is_never_written_into_a_checkpoint(tmp_path):

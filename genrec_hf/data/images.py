@@ -53,7 +53,9 @@ def check_url(url: str, allow_private_hosts: bool = False) -> None:
     services."""
     parts = urlparse(url)
     if parts.scheme not in ALLOWED_SCHEMES:
-        raise ValueError(f"scheme {parts.scheme or '(none)'!r} refused: only {' and '.join(ALLOWED_SCHEMES)} are fetched")
+        raise ValueError(
+            f"scheme {parts.scheme or '(none)'!r} refused: only {' and '.join(ALLOWED_SCHEMES)} are fetched"
+        )
     if not parts.hostname:
         raise ValueError("the URL names no host")
     if allow_private_hosts:
