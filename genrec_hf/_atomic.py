@@ -3,7 +3,7 @@ files (a model folder) is staged, marked complete, then moved into place, a move
 
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +23,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     one rename, so readers see the old file or the whole new one, never a part. On error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
+    # A fresh name the writer creates (with the usual permissions, unlike mkstemp's owner-only file).
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield temporary
         _fsync(temporary)
