@@ -125,23 +125,31 @@ class ItemEncoder:
 
         def prepare(start: int):
             batch = [items[i] for i in range(start, min(start + batch_size, len(items)))]
-            return processor.encode_items(batch, with_images=self.encoder_type == "clip")
+            with_path = torch.tensor([bool(item.get("image_path")) for item in batch])
+            return processor.encode_items(batch, with_images=self.encoder_type == "clip"), with_path
 
-        text_parts, image_parts, mask_parts = [], [], []
+        text_parts, image_parts, mask_parts, path_parts = [], [], [], []
         # Decoding and tokenizing the next batch overlaps the model's forward on the current one.
         with ThreadPoolExecutor(max_workers=1) as prefetcher:
             pending = prefetcher.submit(prepare, starts[0])
             for index in tqdm(range(len(starts)), desc="Encoding items", unit="batch", disable=not show_progress):
-                inputs = pending.result().to(device)
+                inputs, with_path = pending.result()
+                inputs = inputs.to(device)
                 if index + 1 < len(starts):
                     pending = prefetcher.submit(prepare, starts[index + 1])
                 text_parts.append(self._text_features(inputs))
                 image_parts.append(self._image_features(inputs))
                 mask_parts.append(inputs["image_mask"].cpu())
+                path_parts.append(with_path)
         features = ItemFeatures(torch.cat(text_parts), torch.cat(image_parts), torch.cat(mask_parts))
         if self.encoder_type == "clip":
-            missing = int((~features.image_mask).sum())
-            logger.info("encoded %d items; %d without a readable image (image modality masked)", len(features), missing)
+            with_path = torch.cat(path_parts)
+            unreadable = int((with_path & ~features.image_mask).sum())
+            (logger.warning if unreadable else logger.info)(
+                "encoded %d items: %d without an image, %d whose image could not be read safely (warned above); "
+                "the image modality of both is masked",
+                len(features), int((~with_path).sum()), unreadable,
+            )  # fmt: skip
         return features
 
     def _image_features(self, inputs) -> torch.Tensor:

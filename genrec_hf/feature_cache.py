@@ -7,8 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from datasets import Dataset
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ._atomic import atomic_path
 from .encoders import ItemEncoder, ItemFeatures
 from .processing_genrec import GenRecProcessor
 
@@ -41,12 +43,17 @@ def cached_item_features(
     if cache_dir is not None:
         path = Path(cache_dir) / f"item_features-{features_cache_key(encoder, processor, items)}.safetensors"
         if path.exists():
-            logger.info("item features read from cache %s (the encoder does not run)", path)
-            return ItemFeatures(**load_file(path))
+            try:
+                features = ItemFeatures(**load_file(path))
+            except (SafetensorError, TypeError) as error:
+                logger.warning("the feature cache %s is damaged (%s): encoding the items again", path, error)
+            else:
+                logger.info("item features read from cache %s (the encoder does not run)", path)
+                return features
     features = encoder.encode(items, processor, batch_size=batch_size)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in features.as_dict().items()}, path)
+        with atomic_path(path) as partial:
+            save_file({k: v.contiguous() for k, v in features.as_dict().items()}, partial)
         logger.info("item features cached at %s", path)
     return features
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEXT_FIELDS = ("title", "store", "categories", "features", "description", "details")
+# Largest photo decoded: 40 megapixels (an RGB copy of 120 MB); larger ones, and PIL's decompression bombs, are masked.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 def render_item_text(item: Mapping, text_fields: Sequence[str] = DEFAULT_TEXT_FIELDS) -> str:
@@ -42,18 +44,37 @@ def flatten_field(value) -> str:
     return str(value)
 
 
-def load_image(path: str | None):
-    """The RGB image at `path`, or `None` when there is no path or the file is missing or unreadable."""
-    if not path:
-        return None
-    from PIL import Image, UnidentifiedImageError
+def open_image_safely(source, max_pixels: int = MAX_IMAGE_PIXELS):
+    """`PIL.Image.open(source)` after checking the header only: a photo over `max_pixels` (or a decompression bomb)
+    raises `ValueError` before a single pixel is decoded. Close the returned image."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        image = Image.open(source)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"decompression bomb ({error})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ValueError(f"{width}x{height} pixels is over the limit of {max_pixels:,}")
+    return image
+
+
+def load_image(path: str | None):
+    """The RGB image at `path`, or `None` when there is no path, or the file is missing, unreadable or larger than
+    `MAX_IMAGE_PIXELS` (decoding is bounded: a huge or malicious photo is refused from its header)."""
+    if not path:
+        return None
+    from PIL import UnidentifiedImageError
+
+    try:
+        with open_image_safely(path) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as error:
         logger.warning("image %s is unreadable (%s); the item is encoded without an image", path, error)
         return None
 
 
-__all__ = ["DEFAULT_TEXT_FIELDS", "flatten_field", "load_image", "render_item_text"]
+__all__ = [
+    "DEFAULT_TEXT_FIELDS", "MAX_IMAGE_PIXELS", "flatten_field", "load_image", "open_image_safely", "render_item_text",
+]  # fmt: skip

@@ -94,7 +94,7 @@ def test_saved_layout_loads_back(scientific, tmp_path):
     from genrec_hf.data.benchmark_formats import save_prepared
 
     save_prepared(scientific, tmp_path / "again")
-    assert {p.name for p in (tmp_path / "again").iterdir()} == {"splits", "items", "stats.json"}
+    assert {p.name for p in (tmp_path / "again").iterdir()} == {".genrec_prepared", "splits", "items", "stats.json"}
     again = load_prepared(tmp_path / "again")  # what scripts/train.py --data_dir reads
     assert again.stats == scientific.stats
     for column in ("user_id", "history", "target", "timestamp"):

@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from test_data_validation import meta, review, write_gz
 
 from genrec_hf.data import load_prepared, prepare_dataset
@@ -68,7 +69,7 @@ def test_second_identical_prepare_does_no_work(tmp_path, monkeypatch, caplog):
         [(u, i) for u in "uvw" for i in "ABC"])])  # fmt: skip
     metas = write_gz(tmp_path / "meta_Toys.jsonl.gz", [meta(i) for i in "ABC"])
     first = prepare_dataset(reviews, metas, tmp_path / "out", kcore=2)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["items", "splits", "stats.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".genrec_prepared", "items", "splits", "stats.json"]
 
     def no_work(*args, **kwargs):
         raise AssertionError("the cached result should have been reused")
@@ -83,8 +84,8 @@ def test_second_identical_prepare_does_no_work(tmp_path, monkeypatch, caplog):
     assert changed.stats["fingerprint"] != first.stats["fingerprint"] and changed.stats["kcore"] == 3
 
 
-def test_empty_k_core_saves_and_loads(tmp_path):
+def test_a_k_core_that_leaves_nothing_is_an_error_that_says_so(tmp_path):
     reviews = write_gz(tmp_path / "Toys.jsonl.gz", [review("u", "A", 1), review("v", "B", 2)])
-    data = prepare_dataset(reviews, write_gz(tmp_path / "meta_Toys.jsonl.gz", [meta("A")]), tmp_path / "out")
-    assert data.stats["interactions"] == 0 and len(data.items) == 0
-    assert all(len(split) == 0 for split in data.splits.values()) and data.stats["dropped"]["5-core"] == 2
+    with pytest.raises(ValueError, match=r"2 valid reviews were read.*5-core 2.*lower kcore"):
+        prepare_dataset(reviews, write_gz(tmp_path / "meta_Toys.jsonl.gz", [meta("A")]), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -2,10 +2,13 @@
 
 import logging
 import sys
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModel, AutoProcessor
 
+from .._atomic import finish_staged
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 
@@ -19,10 +22,18 @@ def setup_logging() -> None:
 
 
 def load_model_and_processor(folder: str, device: str = "cpu"):
-    """The `GenRecModel` or `GenRecForSemanticIDGeneration` (eval mode) and `GenRecProcessor` saved in `folder`."""
+    """The `GenRecModel` or `GenRecForSemanticIDGeneration` (eval mode) and `GenRecProcessor` saved in `folder`; a save
+    that a kill interrupted in its final moves is finished first. A missing folder or damaged weights raise
+    `ValueError` naming them."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModel.from_pretrained(folder)
+    if not Path(folder).is_dir():
+        raise ValueError(f"no model folder {folder}")
+    finish_staged(folder)
+    try:
+        model = AutoModel.from_pretrained(folder)
+    except SafetensorError as error:
+        raise ValueError(f"the weights in {folder} are damaged ({error}): save or download the model again") from None
     if not isinstance(model, (GenRecModel, GenRecForSemanticIDGeneration)):
         raise ValueError(f"{folder} holds a {type(model).__name__}, not a GenRec model")
     processor = AutoProcessor.from_pretrained(folder)

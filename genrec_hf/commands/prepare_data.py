@@ -61,9 +61,12 @@ def main(argv: list[str] | None = None) -> dict:
             strict=args.strict, image_cache_dir=args.image_cache_dir,
         )  # fmt: skip
 
-    data = prepare()
-    if args.fetch_images and fetch_images(data.items, args.image_cache_dir).downloaded:
-        data = prepare()  # the cache changed, so the fingerprint did: image paths are refreshed
+    try:
+        data = prepare()
+        if args.fetch_images and fetch_images(data.items, args.image_cache_dir).downloaded:
+            data = prepare()  # the cache changed, so the fingerprint did: image paths are refreshed
+    except (OSError, ValueError) as error:  # the message names the file, line or step: no traceback
+        raise SystemExit(f"prepare_data failed: {error}") from None
     print(format_stats(data.stats))
     print(f"saved to {args.output_dir} (stats.json, splits/, items/)")
     return data.stats

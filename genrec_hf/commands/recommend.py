@@ -19,6 +19,8 @@ nothing could be served (bad arguments, unreadable model or history file).
 import itertools
 import json
 import logging
+import math
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from .._atomic import atomic_path
 from ..inference.catalog import ItemCatalog
 from ..inference.recommender import recommend_for_histories
 from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
@@ -62,8 +65,8 @@ def parse_history_line(text: str, line_number: int) -> tuple[object, list[str]]:
     history, user_id = record["history"], record.get("user_id", line_number)
     if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
         raise ValueError("'history' must be a list of parent_asin strings")
-    if isinstance(user_id, (dict, list)):
-        raise ValueError("'user_id' must be a string or a number")
+    if isinstance(user_id, (dict, list)) or (isinstance(user_id, float) and not math.isfinite(user_id)):
+        raise ValueError(f"'user_id' must be a string or a finite number, got {user_id!r}")
     return user_id, history
 
 
@@ -75,6 +78,14 @@ def _read_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
                 yield number, raw.rstrip(b"\r\n").decode("utf-8"), None
             except UnicodeDecodeError as error:
                 yield number, None, f"line is not UTF-8 ({error.reason} at byte {error.start})"
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name the same file (also through links)."""
+    a_path, b_path = Path(a), Path(b)
+    if a_path.exists() and b_path.exists():
+        return os.path.samefile(a_path, b_path)
+    return a_path.resolve() == b_path.resolve()
 
 
 def _error_record(line: int, user_id, message: str) -> dict:
@@ -118,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.k < 1:
         logger.error("--k must be >= 1")
         return EXIT_FAILED
+    if _same_file(args.output, args.history):
+        logger.error("--output %s is the --history file: writing would destroy the input; choose another", args.output)
+        return EXIT_FAILED
     try:
         model, processor = load_model_and_processor(args.model, args.device)
         catalog = ItemCatalog.for_model(model, processor, args.model, args.use_faiss)
@@ -132,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = {"lines": 0, "errors": 0, "unknown": 0, "popularity_fallback": 0, "truncated": 0}
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "w", encoding="utf-8") as sink:
+    # Written beside the output and renamed into place when complete: a failed run leaves no partial file.
+    with atomic_path(output) as partial, open(partial, "w", encoding="utf-8") as sink:
         block, pending = [], {}
 
         def flush():

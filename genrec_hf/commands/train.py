@@ -38,10 +38,15 @@ def main(argv: list[str] | None = None) -> dict:
     # The Trainer's pushes upload config and weights without the remote-code files, which leaves a Hub repo that
     # cannot be loaded; the finished model is published in one commit by `publish()` instead.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    # The Trainer pickles its arguments into every checkpoint (training_args.bin): the token stays out of them.
+    hub_token, training_args.hub_token = training_args.hub_token, None
 
-    result = train(
-        data_args, model=model_args, generative=generative_args, evaluation=eval_args, training_args=training_args
-    )
+    try:
+        result = train(
+            data_args, model=model_args, generative=generative_args, evaluation=eval_args, training_args=training_args
+        )
+    except ValueError as error:  # bad data or a damaged checkpoint: the message names it, no traceback
+        raise SystemExit(f"train failed: {error}") from None
     output_dir = result.save()
     if result.trainer.is_world_process_zero():
         card = build_model_card(result.model, result.processor, result.report, repo_id=training_args.hub_model_id)
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
             commit = publish(
                 output_dir,
                 training_args.hub_model_id or output_dir.name,
-                token=training_args.hub_token,
+                token=hub_token,
                 private=training_args.hub_private_repo,
                 revision=training_args.hub_revision,
             )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import ipaddress
 import logging
 import os
+import socket
 import tempfile
 import time
 import urllib.request
@@ -17,10 +20,14 @@ from urllib.parse import urlparse
 
 from datasets.utils.tqdm import tqdm
 
+from ..item_content import open_image_safely
+
 logger = logging.getLogger(__name__)
 
 CACHED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_FAILURES_SHOWN = 20
+ALLOWED_SCHEMES = ("http", "https")
+READ_SIZE = 1 << 16
 
 
 def cache_path(url: str, cache_dir: str | Path) -> Path:
@@ -40,17 +47,74 @@ class FetchReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def _download(url: str, target: Path, timeout: float, max_bytes: int, retries: int) -> None:
-    """Downloads `url` to `target` atomically (a partial file never looks cached); retries transient errors
-    (network, HTTP 5xx) with backoff, not permanent ones (HTTP 4xx, oversize, empty)."""
+def check_url(url: str, allow_private_hosts: bool = False) -> None:
+    """Raises `ValueError` unless `url` is http(s) to a host on the public internet (`allow_private_hosts` also
+    admits loopback and private networks): a metadata file must not make the fetch read local files or internal
+    services."""
+    parts = urlparse(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise ValueError(
+            f"scheme {parts.scheme or '(none)'!r} refused: only {' and '.join(ALLOWED_SCHEMES)} are fetched"
+        )
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    if allow_private_hosts:
+        return
+    for *_, address in socket.getaddrinfo(parts.hostname, parts.port or None, proto=socket.IPPROTO_TCP):
+        ip = ipaddress.ip_address(address[0].split("%")[0])
+        if not ip.is_global:
+            raise ValueError(f"host {parts.hostname} is at the non-public address {ip}: refused")
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL that `check_url` admits."""
+
+    def __init__(self, allow_private_hosts: bool):
+        self.allow_private_hosts = allow_private_hosts
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(newurl, self.allow_private_hosts)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _read_within(response, max_bytes: int, deadline: float, timeout: float) -> bytes:
+    """The body, read piece by piece until `deadline` (a server sending a byte now and then cannot hold the fetch)."""
+    parts, size = [], 0
+    while chunk := response.read1(READ_SIZE):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ValueError(f"larger than max_bytes={max_bytes}")
+        if time.monotonic() > deadline:
+            raise ValueError(f"not downloaded within timeout={timeout} s")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _check_image(data: bytes) -> None:
+    """Raises `ValueError` unless `data` is an image that decodes safely (not an error page, not a bomb)."""
+    if not data:
+        raise ValueError("empty response")
+    try:
+        with open_image_safely(io.BytesIO(data)) as image:
+            image.verify()
+    except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError is an OSError
+        raise ValueError(f"not a usable image ({error})") from None
+
+
+def _download(
+    url: str, target: Path, timeout: float, max_bytes: int, retries: int, allow_private_hosts: bool = False
+) -> None:
+    """Downloads `url` to `target` atomically (a partial file never looks cached) once the bytes prove to be an
+    image; retries transient errors (network, HTTP 5xx) with backoff, not permanent ones (a refused URL, HTTP 4xx,
+    oversize, too slow, not an image)."""
+    opener = urllib.request.build_opener(_CheckedRedirects(allow_private_hosts))
     for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                data = response.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise ValueError(f"larger than max_bytes={max_bytes}")
-            if not data:
-                raise ValueError("empty response")
+            check_url(url, allow_private_hosts)
+            deadline = time.monotonic() + timeout
+            with opener.open(url, timeout=timeout) as response:
+                data = _read_within(response, max_bytes, deadline, timeout)
+            _check_image(data)
             handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -70,11 +134,15 @@ def fetch_images(
     max_bytes: int = 10 * 2**20,
     retries: int = 2,
     workers: int = 8,
+    allow_private_hosts: bool = False,
 ) -> FetchReport:
     """Fetches image URLs into `cache_dir`, skipping those already cached, so an interrupted fetch resumes.
 
     `items` is an item table (a `datasets.Dataset`, or rows with `image_url`) or plain URLs; empty URLs are
-    ignored. A failure (timeout, HTTP error, oversize) is counted and never stops the other downloads.
+    ignored. Only http(s) URLs of public hosts are fetched (`allow_private_hosts` admits local and private
+    networks), each within `timeout` seconds in all and `max_bytes`, and kept only when the bytes decode safely as
+    an image. A failure (refused URL, timeout, HTTP error, oversize, not an image) is counted and never stops the
+    other downloads.
     """
     urls = sorted({u for u in (row["image_url"] if isinstance(row, dict) else row for row in items) if u})
     cache_dir = Path(cache_dir)
@@ -85,7 +153,7 @@ def fetch_images(
 
     def fetch(url: str) -> tuple[str, Exception | None]:
         try:
-            _download(url, cache_path(url, cache_dir), timeout, max_bytes, retries)
+            _download(url, cache_path(url, cache_dir), timeout, max_bytes, retries, allow_private_hosts)
             return url, None
         except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the others
             return url, error

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 
+from .._atomic import atomic_write_text
 from .items import build_item_table, item_row, local_images
 from .processing import (
     SPLIT_COLUMNS,
@@ -33,6 +34,7 @@ from .validation import ValidationReport
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # bump when the output of the same inputs changes
+OWNER_MARKER = ".genrec_prepared"  # marks a folder whose splits/ and items/ prepare wrote (and may replace)
 SPLIT_FEATURES = Features(
     {
         "user_id": Value("string"),
@@ -59,7 +61,12 @@ class PreparedData:
 def load_prepared(output_dir: str | os.PathLike) -> PreparedData:
     """Loads what `prepare_dataset(..., output_dir=...)` saved (memory-mapped Arrow tables)."""
     output_dir = Path(output_dir)
-    stats = json.loads((output_dir / "stats.json").read_text())
+    stats = _read_stats(output_dir)
+    if stats is None:
+        raise ValueError(
+            f"{output_dir} is not a complete prepared-data folder (no readable stats.json, which is written last: "
+            "was prepare_data interrupted?); run prepare_data.py for it again"
+        )
     return PreparedData(
         splits=load_from_disk(str(output_dir / "splits")),
         items=load_from_disk(str(output_dir / "items")),
@@ -79,11 +86,31 @@ def _fingerprint(files: Sequence[str], image_dirs: Sequence[str | os.PathLike | 
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _read_stats(output_dir: Path) -> dict | None:
+    """The saved statistics, or `None` when there are none (or a damaged file)."""
+    try:
+        stats = json.loads((output_dir / "stats.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return stats if isinstance(stats, dict) else None
+
+
 def _is_cached(output_dir: Path, fingerprint: str) -> bool:
-    stats_file = output_dir / "stats.json"
-    if not (stats_file.is_file() and (output_dir / "splits").is_dir() and (output_dir / "items").is_dir()):
+    if not ((output_dir / "splits").is_dir() and (output_dir / "items").is_dir()):
         return False
-    return json.loads(stats_file.read_text()).get("fingerprint") == fingerprint
+    return (_read_stats(output_dir) or {}).get("fingerprint") == fingerprint
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Raises `ValueError` when `output_dir` holds `splits/` or `items/` that prepare did not write (no marker file
+    of its own, no stats.json of a prepared folder): saving would delete a user's folders."""
+    ours = (output_dir / OWNER_MARKER).exists() or "fingerprint" in (_read_stats(output_dir) or {})
+    foreign = [f"{name}/" for name in ("splits", "items") if (output_dir / name).exists()]
+    if foreign and not ours:
+        raise ValueError(
+            f"{output_dir} already holds {' and '.join(foreign)} that prepare_data did not write; saving would replace "
+            "them: choose an empty or new output_dir"
+        )
 
 
 def _read_raw(paths: Sequence[str], kcore: int, split: str, report: ValidationReport):
@@ -115,6 +142,20 @@ def _read_ready_splits(paths: Sequence[str], split: str, report: ValidationRepor
                 columns[name][column].append(value)
     x = Interactions.from_stream(interactions)
     return x, columns, history_sources
+
+
+def _check_not_empty(x: Interactions, paths: Sequence[str], report: ValidationReport, dropped: dict, kcore: int):
+    """Raises `ValueError` saying which step removed everything when no interaction is left to prepare."""
+    if len(x):
+        return
+    kept = sum(report.file(path).valid for path in paths)
+    if not kept:
+        raise ValueError(f"no valid review in {', '.join(paths)}: nothing to prepare\n{report.format()}")
+    removed = ", ".join(f"{reason} {count:,}" for reason, count in dropped.items() if count)
+    raise ValueError(
+        f"no interaction left to prepare: {kept:,} valid reviews were read, then removed ({removed}); "
+        f"a {kcore}-core keeps only users and items with at least {kcore} interactions: lower kcore"
+    )
 
 
 def _catalog(x: Interactions, extra_sources: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
@@ -154,8 +195,11 @@ def _report_missing_metadata(
 
 
 def _save(data: PreparedData, output_dir: Path) -> None:
-    """Writes `splits/`, `items/` and, last, `stats.json` (so an interrupted save never looks complete)."""
+    """Writes `splits/`, `items/` and, last, `stats.json` (so an interrupted save never looks complete), into a folder
+    marked as prepare's own; a folder with someone else's `splits/` or `items/` is refused (`check_output_dir`)."""
+    check_output_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output_dir / OWNER_MARKER, "splits/, items/ and stats.json are written by genrec_hf prepare\n")
     (output_dir / "stats.json").unlink(missing_ok=True)
     # An empty dataset needs num_shards=1: by default `datasets` writes no shard for it and then cannot load it
     # back (huggingface/datasets#8385); this happens when the k-core leaves nothing or a split has no rows.
@@ -165,7 +209,7 @@ def _save(data: PreparedData, output_dir: Path) -> None:
     ):
         shutil.rmtree(output_dir / name, ignore_errors=True)
         dataset.save_to_disk(str(output_dir / name), num_shards=num_shards)
-    (output_dir / "stats.json").write_text(json.dumps(data.stats, indent=2))
+    atomic_write_text(output_dir / "stats.json", json.dumps(data.stats, indent=2))
 
 
 def format_stats(stats: dict) -> str:
@@ -220,6 +264,8 @@ def prepare_dataset(
             "inputs and options unchanged (fingerprint %s): reusing the prepared data in %s", fingerprint, output_dir
         )
         return load_prepared(output_dir)
+    if output_dir is not None:
+        check_output_dir(Path(output_dir))
 
     categories = sorted({category_of(p) for p in review_paths})
     synthetic = categories == [SYNTHETIC_CATEGORY]
@@ -235,6 +281,7 @@ def prepare_dataset(
     else:
         x, columns, dropped = _read_raw(review_paths, kcore, split, report)
         history_sources = {}
+    _check_not_empty(x, review_paths, report, dropped, kcore)
     catalog = _catalog(x, history_sources)
     records = _read_metadata(catalog, meta_paths, report, dropped)
     _report_missing_metadata(catalog, records, x, report)

@@ -24,15 +24,20 @@ from .validation import (
     META_OPTIONAL,
     META_SCHEMA,
     MISSING,
+    OUT_OF_RANGE,
     REVIEW_SCHEMA,
     WRONG_TYPE,
     ValidationReport,
     check_record,
+    in_range,
 )
 
 SPLIT_FILE = re.compile(r"\.(last_out|timestamp)_w_his\.(train|valid|test)\.csv(\.gz)?$")
 RATING_FILE = re.compile(r"\.rating_only\.csv(\.gz)?$")
 FILE_PROTOCOLS = {"last_out": "leave_one_out", "timestamp": "timestamp"}
+REVIEWS, METADATA = "reviews", "metadata"
+REVIEW_MARKERS = ("user_id", "timestamp")  # every review has them, no metadata record does
+META_MARKERS = ("main_category", "average_rating", "rating_number", "store", "details")
 
 
 @dataclass(frozen=True)
@@ -91,17 +96,48 @@ def _iter_lines(path: str, report: ValidationReport, unit: str = "B") -> Iterato
             report.file_failed(path, line_number, error)
 
 
+def record_kind(record: dict) -> str | None:
+    """`"reviews"` or `"metadata"` when a raw record's fields say which file it comes from, else `None`."""
+    if all(name in record for name in REVIEW_MARKERS):
+        return REVIEWS
+    if "user_id" not in record and any(name in record for name in META_MARKERS):
+        return METADATA
+    return None
+
+
+def _check_file_kind(path: str, line: int, record, expected: str) -> None:
+    """Raises `ValueError` when the first record of a file given as `expected` (reviews or metadata) is the other
+    kind: a glob that also matches the review file, or swapped `--reviews` / `--meta`, must not pass as data."""
+    kind = record_kind(record) if isinstance(record, dict) else None
+    if kind is not None and kind != expected:
+        fields = REVIEW_MARKERS if kind == REVIEWS else [n for n in META_MARKERS if n in record]
+        option = "--meta" if expected == METADATA else "--reviews"
+        raise ValueError(
+            f"{path}:{line}: this file holds {kind} (its records have {', '.join(fields)}), not {expected}: "
+            f"check the files given as {option} (a glob that matches both files, or --reviews and --meta swapped?)"
+        )
+
+
 def iter_json_records(
-    path: str, report: ValidationReport, required: dict[str, str], optional: dict[str, str] | None = None
+    path: str,
+    report: ValidationReport,
+    required: dict[str, str],
+    optional: dict[str, str] | None = None,
+    expected: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
-    """Parsed JSON lines that fit the schema; every other line is counted in the report."""
+    """Parsed JSON lines that fit the schema; every other line is counted in the report. With `expected`
+    (`"reviews"` or `"metadata"`), a file whose first record is the other kind raises `ValueError`."""
     file_report = report.file(path)
+    checked = expected is None
     for line_number, line in _iter_lines(path, report):
         try:
             record = json.loads(line)
         except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
             report.reject(path, line_number, MALFORMED, "<line>", str(error))
             continue
+        if not checked:
+            _check_file_kind(path, line_number, record, expected)
+            checked = True
         problem = check_record(record, required, optional)
         if problem:
             kind, name = problem
@@ -135,7 +171,7 @@ def _iter_csv_rows(path: str, report: ValidationReport, columns: Sequence[str]) 
 
 
 def _parse_csv_interaction(row: dict, path: str, line: int, report: ValidationReport) -> Interaction | None:
-    """An interaction from CSV text: ids non-empty, rating a decimal number, timestamp digits only."""
+    """An interaction from CSV text: ids non-empty, rating a decimal number, timestamp digits only, both in range."""
     for name in REVIEW_SCHEMA:
         if not row[name]:
             report.reject(path, line, MISSING, name)
@@ -148,7 +184,12 @@ def _parse_csv_interaction(row: dict, path: str, line: int, report: ValidationRe
     if not row["timestamp"].isdigit():
         report.reject(path, line, WRONG_TYPE, "timestamp", f"got {row['timestamp'][:40]!r}")
         return None
-    return Interaction(row["user_id"], row["parent_asin"], rating, int(row["timestamp"]), path, line)
+    timestamp = int(row["timestamp"])
+    for name, value in (("rating", rating), ("timestamp", timestamp)):
+        if not in_range(name, value):
+            report.reject(path, line, OUT_OF_RANGE, name, f"got {row[name][:40]!r}")
+            return None
+    return Interaction(row["user_id"], row["parent_asin"], rating, timestamp, path, line)
 
 
 def iter_interactions(paths: Sequence[str], report: ValidationReport) -> Iterator[Interaction]:
@@ -161,7 +202,7 @@ def iter_interactions(paths: Sequence[str], report: ValidationReport) -> Iterato
                     report.file(path).valid += 1
                     yield interaction
         else:
-            for line, r in iter_json_records(path, report, REVIEW_SCHEMA):
+            for line, r in iter_json_records(path, report, REVIEW_SCHEMA, expected=REVIEWS):
                 yield Interaction(r["user_id"], r["parent_asin"], float(r["rating"]), r["timestamp"], path, line)
 
 
@@ -178,5 +219,5 @@ def iter_meta(paths: Sequence[str], report: ValidationReport) -> Iterator[tuple[
     """`(category, record)` for every valid metadata line, in file order."""
     for path in paths:
         category = category_of(path)
-        for _, record in iter_json_records(path, report, META_SCHEMA, META_OPTIONAL):
+        for _, record in iter_json_records(path, report, META_SCHEMA, META_OPTIONAL, expected=METADATA):
             yield category, record

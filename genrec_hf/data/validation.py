@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 MALFORMED = "malformed_json"
 MISSING = "missing_field"
 WRONG_TYPE = "wrong_type"
+OUT_OF_RANGE = "out_of_range"
 MAX_EXAMPLES = 5
 
 STR, NUMBER, INT, STR_LIST, DICT, LIST = "str", "number", "int", "list[str]", "dict", "list"
@@ -20,6 +21,14 @@ META_OPTIONAL = {
     "title": STR, "main_category": STR, "store": STR, "features": STR_LIST, "description": STR_LIST,
     "categories": STR_LIST, "details": DICT, "images": LIST,
 }  # fmt: skip
+# The 2023 schema's ranges: ratings are 1 to 5 stars (0 tolerated), timestamps Unix milliseconds before 2100.
+RANGES = {"rating": (0.0, 5.0), "timestamp": (0, 4_102_444_800_000)}
+
+
+def in_range(name: str, value) -> bool:
+    """Whether a field's value lies in its `RANGES` interval (fields without one always do); NaN never does."""
+    low, high = RANGES.get(name, (None, None))
+    return low is None or low <= value <= high
 
 
 def _has_type(value, expected: str) -> bool:
@@ -38,7 +47,8 @@ def _has_type(value, expected: str) -> bool:
 def check_record(record, required: dict[str, str], optional: dict[str, str] | None = None) -> tuple[str, str] | None:
     """The first problem of a parsed record as `(kind, field)`, or `None` when it fits the schema.
 
-    Required fields must be present, non-null and of their type; optional fields may be absent or null.
+    Required fields must be present, non-null, of their type and in their `RANGES`; optional fields may be absent or
+    null.
     """
     if not isinstance(record, dict):
         return MALFORMED, "<record>"
@@ -47,6 +57,8 @@ def check_record(record, required: dict[str, str], optional: dict[str, str] | No
             return MISSING, name
         if not _has_type(record[name], expected):
             return WRONG_TYPE, name
+        if not in_range(name, record[name]):
+            return OUT_OF_RANGE, name
     for name, expected in (optional or {}).items():
         value = record.get(name)
         if value is not None and not _has_type(value, expected):

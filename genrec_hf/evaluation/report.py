@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._atomic import atomic_write_text
+
 METRICS_FILE = "metrics.json"
 _Record = TypeVar("_Record", bound="_Section")
 
@@ -211,7 +213,7 @@ class EvaluationReport:
         path = Path(path)
         if path.is_dir():
             path = path / METRICS_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod

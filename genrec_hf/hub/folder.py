@@ -46,12 +46,26 @@ def save_for_hub(
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
     if report is not None:
-        report.save(folder / METRICS_FILE)
+        public_report(report).save(folder / METRICS_FILE)
     for extra in extra_files:
         shutil.copy2(extra, folder / Path(extra).name)
     card = card or build_model_card(model, processor, report, repo_id=repo_id, **card_kwargs)
     card.save(folder / "README.md")
     return folder
+
+
+def public_report(report: EvaluationReport) -> EvaluationReport:
+    """The report as published: the local paths it records (input files, the checkpoint folder) cut to file names."""
+    data = report.to_dict()
+    stats = data.get("data", {}).get("stats", {})
+    if "validation" in stats:
+        files = stats["validation"]["files"]
+        stats["validation"]["files"] = {Path(p).name: {**f, "path": Path(f["path"]).name} for p, f in files.items()}
+    if "files_unreadable" in stats:
+        stats["files_unreadable"] = [Path(p).name for p in stats["files_unreadable"]]
+    if data.get("training", {}).get("best_checkpoint"):
+        data["training"]["best_checkpoint"] = Path(data["training"]["best_checkpoint"]).name
+    return EvaluationReport.from_dict(data)
 
 
 def load_for_hub(
@@ -90,4 +104,4 @@ def build_hub_folder(
     return save_for_hub(model, processor, folder, report, **{"extra_files": carried, **save_kwargs})
 
 
-__all__ = ["CARRIED_FILES", "build_hub_folder", "load_for_hub", "save_for_hub"]
+__all__ = ["CARRIED_FILES", "build_hub_folder", "load_for_hub", "public_report", "save_for_hub"]

@@ -16,12 +16,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_path, atomic_write_text, commit_staged, finish_staged, staging_folder
 from ..data.items import item_column, load_item_table, select_items
 from ..encoders import ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import PAD_ITEM, GenRecProcessor
-from .catalog import ItemCatalog, saved_titles
+from .catalog import CATALOG_FAISS, ItemCatalog, saved_titles
 from .faiss_index import FAISS_KINDS, build_faiss_index, faiss_recall_at_k
 from .items import append_items, load_item_encoder
 
@@ -82,11 +83,13 @@ def build_catalog(
     chunks and appended with `add_items` to the model and the processor; then the fused vectors of the whole catalog
     are computed, with titles from the table, and optionally a FAISS index with its recall@10 against exact search.
     With `output_dir`, every encoded chunk is saved as it finishes (a rerun resumes after the last one), and the
-    extended model, processor and catalog files are saved there at the end. When `options.max_chunks` stops the
+    extended model, processor and catalog files are moved there together at the end. When `options.max_chunks` stops the
     build early, the result has `complete=False` and the model is left unchanged.
     """
     options = options or CatalogBuildOptions()
     output_dir = Path(output_dir) if output_dir is not None else None
+    if output_dir is not None:
+        finish_staged(output_dir)
     table = load_item_table(items) if items is not None else []
     asins = [str(a) for a in item_column(table, "parent_asin")]
     titles = dict(zip(asins, item_column(table, "title")))
@@ -107,9 +110,6 @@ def build_catalog(
         append_items(model, processor, new_asins, features)
     if output_dir is not None:
         titles = {**saved_titles(output_dir), **{a: t for a, t in titles.items() if t}}
-        if new_asins or not (output_dir / "config.json").exists():  # the catalog always sits beside its model
-            model.save_pretrained(output_dir)
-            processor.save_pretrained(output_dir)
     catalog = ItemCatalog.from_model(model, processor, titles)
     recall = None
     if options.faiss_index != "none" and isinstance(model, GenRecForSemanticIDGeneration):
@@ -122,7 +122,16 @@ def build_catalog(
         catalog.index_info["recall_at_10"] = recall
         logger.info("FAISS %s index: recall@10 against exact search %.4f", options.faiss_index, recall)
     if output_dir is not None:
-        catalog.save(output_dir)
+        # Model, processor and catalog are staged, then moved into place together (a kill never leaves a half-written
+        # or mismatched file; an interrupted move is finished by the next load).
+        staging = staging_folder(output_dir)
+        if new_asins or not (output_dir / "config.json").exists():  # the catalog always sits beside its model
+            model.save_pretrained(staging)
+            processor.save_pretrained(staging)
+        catalog.save(staging)
+        commit_staged(output_dir)
+        if catalog.index is None:
+            (output_dir / CATALOG_FAISS).unlink(missing_ok=True)
         shutil.rmtree(output_dir / WORK_DIR, ignore_errors=True)
     return CatalogBuildResult(True, len(new_asins), len(chunks), len(chunks), catalog, recall, output_dir)
 
@@ -150,7 +159,7 @@ def _work_folder(output_dir: Path, model: GenRecModel, new_asins: Sequence[str],
         logger.warning("discarding the partial catalog build in %s: it was for other items or settings", work)
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest))
+    atomic_write_text(manifest_path, json.dumps(manifest))
     return work
 
 
@@ -183,9 +192,8 @@ def _encode_chunks(
             parts.append(encoder.encode(batch, processor, batch_size=options.batch_size, show_progress=False))
             encoded += 1
             if path is not None:
-                partial = path.with_suffix(".partial")
-                save_file({k: v.contiguous() for k, v in parts[-1].as_dict().items()}, partial)
-                partial.rename(path)  # a chunk file exists only once it is complete
+                with atomic_path(path) as partial:  # a chunk file exists only once it is complete
+                    save_file({k: v.contiguous() for k, v in parts[-1].as_dict().items()}, partial)
         progress.update(len(chunk))
     progress.close()
     return parts

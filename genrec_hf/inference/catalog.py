@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._atomic import atomic_path, atomic_write_text
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
@@ -86,9 +88,13 @@ class ItemCatalog:
         return cls(embeddings, list(processor.item_vocab), [titles.get(a) for a in processor.item_vocab])
 
     def save(self, folder: str | Path) -> None:
+        """Writes the catalog files, each replaced in one rename (a kill never leaves a half-written one)."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({"embeddings": self.embeddings.contiguous()}, folder / CATALOG_WEIGHTS)
+        with atomic_path(folder / CATALOG_WEIGHTS) as path:
+            save_file({"embeddings": self.embeddings.contiguous()}, path)
+        if self.index is not None:
+            with atomic_path(folder / CATALOG_FAISS) as path:
+                save_faiss_index(self.index, path)
         metadata = {
             "num_items": self.num_items,
             "dim": self.embeddings.shape[1],
@@ -96,21 +102,28 @@ class ItemCatalog:
             "parent_asins": self.parent_asins,
             "titles": self.titles,
         }
-        (folder / CATALOG_METADATA).write_text(json.dumps(metadata))
-        index_path = folder / CATALOG_FAISS
-        if self.index is not None:
-            save_faiss_index(self.index, index_path)
-        elif index_path.exists():
-            index_path.unlink()
+        atomic_write_text(folder / CATALOG_METADATA, json.dumps(metadata))
+        if self.index is None:
+            (folder / CATALOG_FAISS).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, folder: str | Path, with_index: bool = True) -> "ItemCatalog":
+        """The catalog saved in `folder`; a damaged file raises `ValueError` naming it. The FAISS index is read only
+        when the metadata records one."""
         folder = Path(folder)
-        metadata = json.loads((folder / CATALOG_METADATA).read_text())
-        embeddings = load_file(folder / CATALOG_WEIGHTS)["embeddings"]
+        metadata = read_catalog_metadata(folder / CATALOG_METADATA)
+        try:
+            embeddings = load_file(folder / CATALOG_WEIGHTS)["embeddings"]
+        except (SafetensorError, KeyError) as error:
+            raise ValueError(f"{folder / CATALOG_WEIGHTS} is damaged ({error})") from None
+        if len(embeddings) != len(metadata["parent_asins"]):
+            raise ValueError(f"{folder / CATALOG_WEIGHTS} and {CATALOG_METADATA} disagree on the number of items")
         catalog = cls(embeddings, metadata["parent_asins"], metadata["titles"], index_info=metadata.get("faiss") or {})
-        if with_index and (folder / CATALOG_FAISS).exists():
-            catalog.index = load_faiss_index(folder / CATALOG_FAISS, catalog.index_info)
+        if with_index and catalog.index_info and (folder / CATALOG_FAISS).exists():
+            try:
+                catalog.index = load_faiss_index(folder / CATALOG_FAISS, catalog.index_info)
+            except RuntimeError as error:  # FAISS reports a damaged file as a RuntimeError
+                raise ValueError(f"{folder / CATALOG_FAISS} is damaged ({error})") from None
         return catalog
 
     @classmethod
@@ -125,7 +138,11 @@ class ItemCatalog:
         model, else one computed from the model now (exact search, no titles)."""
         folder = folder or getattr(model, "name_or_path", None)
         if folder and cls.exists(folder):
-            catalog = cls.load(folder, with_index=with_index)
+            try:
+                catalog = cls.load(folder, with_index=with_index)
+            except ValueError as error:  # the catalog is a cache of the model: a damaged one is computed again
+                logger.warning("%s: computing the catalog from the model (rerun precompute_embeddings.py)", error)
+                return cls.from_model(model, processor)
             if catalog.matches(model, processor):
                 return catalog
             logger.warning("the catalog saved in %s does not match the model: rerun precompute_embeddings.py", folder)
@@ -169,12 +186,27 @@ class ItemCatalog:
         return torch.from_numpy(scores), torch.where(positions >= 0, positions + 1, 0)
 
 
+def read_catalog_metadata(path: Path) -> dict:
+    """The content of `item_catalog.json`; a damaged file raises `ValueError` naming it."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is damaged (not JSON: {error})") from None
+    if not isinstance(metadata, dict) or not {"parent_asins", "titles"} <= metadata.keys():
+        raise ValueError(f"{path} is damaged (no parent_asins and titles)")
+    return metadata
+
+
 def saved_titles(folder: Path) -> dict[str, str]:
-    """`parent_asin -> title` of the catalog saved in `folder` (empty when there is none)."""
+    """`parent_asin -> title` of the catalog saved in `folder` (empty when there is none, or it is damaged)."""
     path = folder / CATALOG_METADATA
     if not path.exists():
         return {}
-    metadata = json.loads(path.read_text())
+    try:
+        metadata = read_catalog_metadata(path)
+    except ValueError as error:
+        logger.warning("%s: its titles are lost", error)
+        return {}
     return {a: t for a, t in zip(metadata["parent_asins"], metadata["titles"]) if t}
 
 

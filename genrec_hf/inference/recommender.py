@@ -31,10 +31,16 @@ class Recommendation:
     unknown_items: list[str] = field(default_factory=list)
     popularity_fallback: bool = False
     truncated: int = 0
+    shortfall: int = 0
 
     @property
     def warnings(self) -> list[str]:
         notes = []
+        if self.shortfall:
+            notes.append(
+                f"{self.shortfall} fewer items than asked for: the catalog has no more items to rank outside the "
+                "history's own (which are excluded)"
+            )
         if self.unknown_items:
             notes.append(f"skipped {len(self.unknown_items)} unknown parent_asin(s) not in the catalog")
         if self.truncated:
@@ -144,6 +150,7 @@ def recommend_for_histories(
             result.scores = [score for _, score in kept]
             result.titles = [catalog.title(row) for row, _ in kept]
             result.popularity_fallback = bool(ranked.popularity_fallback[i])
+            result.shortfall = k - len(kept) if exclude_seen else 0
             results.append(result)
     return results
 

@@ -25,6 +25,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainingArguments, set_seed
 
+from .._atomic import STAGING_DIR, commit_staged, staging_folder
 from ..configuration_genrec import GenRecConfig
 from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data import PreparedData, load_prepared, prepare_dataset
@@ -39,6 +40,7 @@ from ..semantic_ids import SemanticIDs, quantization_inputs
 from ..sequences import eval_examples, item_counts, train_sequences
 from .arguments import TRAINING_DEFAULTS, DataArguments, EvaluationArguments, GenerativeArguments, ModelArguments
 from .callbacks import TrainingCurvesCallback
+from .checkpoints import resolve_checkpoint
 from .collator import SemanticIDCollator, SequenceCollator
 from .trainer import GenRecTrainer
 
@@ -60,9 +62,16 @@ class TrainingResult:
         Call it on every process: the Trainer gathers sharded weights, and only the main process writes.
         """
         output_dir = Path(output_dir or self.trainer.args.output_dir)
-        self.trainer.save_model(str(output_dir))
+        # Staged, then moved into place: a kill never leaves a half-written model (see genrec_hf._atomic).
+        staging = output_dir / STAGING_DIR
         if self.trainer.is_world_process_zero():
-            self.report.save(output_dir)
+            staging_folder(output_dir)
+        self.trainer.accelerator.wait_for_everyone()
+        self.trainer.save_model(str(staging))
+        self.trainer.accelerator.wait_for_everyone()
+        if self.trainer.is_world_process_zero():
+            self.report.save(staging)
+            commit_staged(output_dir)
         return output_dir
 
 
@@ -170,14 +179,21 @@ def train(
         raise ValueError(
             "push_to_hub would push checkpoints without the remote code; publish with genrec_hf.hub.publish"
         )
+    if training_args.hub_token:
+        # The Trainer pickles its arguments into every checkpoint (training_args.bin): a token must not go there.
+        logger.warning("hub_token is not kept in the training arguments; publish with a token from the environment")
+        training_args.hub_token = None
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    resume_from = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
 
     prepared = load_data(data_args, output_dir)
     processor, features, encoder_reference = item_content(model_args, prepared.items, output_dir, training_args)
     train_set = train_sequences(prepared.splits["train"], processor)
     valid = eval_examples(prepared.splits["valid"], processor)
     test = eval_examples(prepared.splits["test"], processor)
+    if not len(train_set):
+        raise ValueError(f"the training split has no sequence of two or more items ({processor.num_items} items)")
     counts = item_counts(train_set, processor.num_items)
 
     if model_args.head == "generative":
@@ -212,7 +228,7 @@ def train(
         exclude_history=eval_args.exclude_history,
         bootstrap_samples=eval_args.bootstrap_samples,
     )
-    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
     report = trainer.evaluation_report(valid, test, counts)
     report = dataclasses.replace(
         report,

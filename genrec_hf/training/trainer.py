@@ -6,10 +6,32 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
 
 from ..evaluation import EvaluationReport, RankingEvaluator
 from ..evaluation.evaluator import beams_of
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped batches whose order depends only on `(seed, epoch)`.
+
+    The stock sampler draws its order from the global RNG when its epoch starts; a run resumed mid-epoch restores
+    that RNG only after skipping to its step, so it drew a different order than the uninterrupted run (from the
+    second epoch on) and trained on other batches.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed + self.epoch)
+        return super().__iter__()
 
 
 class GenRecTrainer(Trainer):
@@ -48,6 +70,13 @@ class GenRecTrainer(Trainer):
             exclude_history=exclude_history, ks=metric_ks, bootstrap_samples=bootstrap_samples, seed=self.args.seed
         )
 
+    def _get_train_sampler(self, train_dataset: Dataset | None = None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:  # resumable: see EpochSeededLengthGroupedSampler
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
+
     def evaluation_loop(
         self,
         dataloader: DataLoader,
@@ -76,4 +105,4 @@ class GenRecTrainer(Trainer):
         return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
 
-__all__ = ["GenRecTrainer"]
+__all__ = ["EpochSeededLengthGroupedSampler", "GenRecTrainer"]
