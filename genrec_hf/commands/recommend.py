@@ -25,10 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from ..inference.catalog import ItemCatalog
 from ..inference.recommender import recommend_for_histories
+from ._cli import CommandParser, check_paths
 from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
 
 logger = logging.getLogger("genrec_hf.inference")
@@ -113,11 +112,13 @@ def _serve_block(block: list[tuple[int, object, list[str]]], serve) -> list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
-    setup_logging()
+    parser = CommandParser(RecommendArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
     if args.k < 1:
-        logger.error("--k must be >= 1")
-        return EXIT_FAILED
+        parser.error(f"--k {args.k}: give at least 1 recommendation per user")
+    check_paths(parser, "--model", args.model, "folder")
+    check_paths(parser, "--history", args.history)
+    setup_logging()
     try:
         model, processor = load_model_and_processor(args.model, args.device)
         catalog = ItemCatalog.for_model(model, processor, args.model, args.use_faiss)
