@@ -88,3 +88,11 @@ def test_plain_csv_reports_bad_lines_like_gzipped_files(tmp_path):
     assert errors == {"wrong_type": 1, "malformed_json": 1} and data.report.num_rejected == 2
     with pytest.raises(ValueError, match=r"bad\.csv:3: wrong_type \(rating\)"):
         prepare_dataset(tmp_path / "bad.csv", None, kcore=0, strict=True)
+
+
+def test_embedded_example_is_the_official_5core(reference):
+    """The All_Beauty files shipped in the repository (examples/all_beauty_2023) are the shared data's."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "all_beauty_2023"
+    data = prepare_dataset(example / "All_Beauty.jsonl.gz", example / "meta_All_Beauty.jsonl.gz")
+    assert (data.stats["users"], data.stats["items"], data.stats["interactions"]) == (253, 356, 2535)
+    assert content(data) == reference and all(data.items["title"])
