@@ -541,6 +541,8 @@ def test_card_names_the_hub_dataset_the_data_came_from(tiny_model, tiny_processo
     for entry in meta["model-index"][0]["results"]:
         dataset, metric = entry["dataset"], entry["metrics"][0]
         assert (dataset["type"], dataset["name"], dataset["config"]) == (
-            "McAuley-Lab/Amazon-Reviews-2023", "All_Beauty", "All_Beauty"
+            "McAuley-Lab/Amazon-Reviews-2023",
+            "All_Beauty",
+            "All_Beauty",
         )
         assert metric["config"] == "all items"  # the ranking protocol of fake_metrics (exclude_history False)

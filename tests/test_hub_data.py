@@ -81,7 +81,10 @@ def test_categories_download_reproduces_the_official_5core(downloads):
     assert stats["hub_datasets"] == [f"datasets/{AMAZON_REVIEWS_2023}"]
     downloaded = {path for method, path in requests if method == "GET" and "/resolve/" in path}
     prefix = f"/datasets/{AMAZON_REVIEWS_2023}/resolve/main/"
-    assert {prefix + "raw/review_categories/All_Beauty.jsonl", prefix + "raw/meta_categories/meta_All_Beauty.jsonl"} <= downloaded
+    assert {
+        prefix + "raw/review_categories/All_Beauty.jsonl",
+        prefix + "raw/meta_categories/meta_All_Beauty.jsonl",
+    } <= downloaded
     assert "users 253, items 356, interactions 2,535" in result.stdout
 
 

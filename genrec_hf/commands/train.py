@@ -27,7 +27,9 @@ def parse_arguments(
     except ValueError as error:  # TrainingArguments' own checks (e.g. --load_best_model_at_end without eval)
         parser.error(str(error).strip().splitlines()[0])
     if data_args.data_dir and not (Path(data_args.data_dir) / "stats.json").is_file():
-        parser.error(f"--data_dir {data_args.data_dir}: not a folder written by scripts/prepare_data.py (no stats.json)")
+        parser.error(
+            f"--data_dir {data_args.data_dir}: not a folder written by scripts/prepare_data.py (no stats.json)"
+        )
     if not (data_args.data_dir or data_args.reviews or data_args.categories or data_args.synthetic):
         parser.error("give --data_dir, --reviews and --meta, --categories, or --synthetic for the embedded sample")
     check_data_sources(parser, data_args)

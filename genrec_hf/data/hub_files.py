@@ -27,7 +27,9 @@ AMAZON_CATEGORIES = (
 # Official 5-core splits with history, by split protocol (the folder names of the dataset repository).
 SPLIT_FOLDERS = {"leave_one_out": "last_out_w_his", "timestamp": "timestamp_w_his"}
 
-HUB_PATH = re.compile(r"^hf://(?:(?P<type>datasets|models|spaces)/)?(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?/(?P<file>.+)$")
+HUB_PATH = re.compile(
+    r"^hf://(?:(?P<type>datasets|models|spaces)/)?(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?/(?P<file>.+)$"
+)
 
 
 def is_hub_path(path: str | os.PathLike) -> bool:
@@ -86,13 +88,17 @@ def category_paths(categories: list[str], split: str | None = None) -> tuple[lis
     `split` the official 5-core train / valid / test files of that protocol, and the raw metadata."""
     unknown = [c for c in categories if c not in AMAZON_CATEGORIES]
     if unknown:
-        raise ValueError(f"unknown Amazon Reviews 2023 categories {unknown}; choose from {', '.join(AMAZON_CATEGORIES)}")
+        raise ValueError(
+            f"unknown Amazon Reviews 2023 categories {unknown}; choose from {', '.join(AMAZON_CATEGORIES)}"
+        )
     root = f"hf://datasets/{AMAZON_REVIEWS_2023}"
     if split is None:
         reviews = [f"{root}/raw/review_categories/{c}.jsonl" for c in categories]
     else:
         folder = SPLIT_FOLDERS[split]
-        reviews = [f"{root}/benchmark/5core/{folder}/{c}.{s}.csv" for c in categories for s in ("train", "valid", "test")]
+        reviews = [
+            f"{root}/benchmark/5core/{folder}/{c}.{s}.csv" for c in categories for s in ("train", "valid", "test")
+        ]
     return reviews, [f"{root}/raw/meta_categories/meta_{c}.jsonl" for c in categories]
 
 

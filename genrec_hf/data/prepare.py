@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 
+from .hub_files import hub_path_repo, is_hub_path
 from .items import build_item_table, item_row, local_images
 from .processing import (
     SPLIT_COLUMNS,
@@ -26,7 +27,6 @@ from .processing import (
     sequence_stats,
     split_columns,
 )
-from .hub_files import hub_path_repo, is_hub_path
 from .readers import category_of, expand_paths, iter_interactions, iter_meta, iter_split_rows, split_file_protocol
 from .synthetic import SYNTHETIC_CATEGORY
 from .validation import ValidationReport

@@ -19,7 +19,9 @@ _CONFIG = GenRecConfig()
 def config_field(name: str, help: str | None = None, choices: tuple[str, ...] | None = None) -> Any:
     """A `ModelArguments` field that is the `GenRecConfig` field `name`, with the config's default."""
     metadata = {"help": help} if help else {}
-    return field(default=getattr(_CONFIG, name), metadata={**metadata, "choices": list(choices)} if choices else metadata)
+    return field(
+        default=getattr(_CONFIG, name), metadata={**metadata, "choices": list(choices)} if choices else metadata
+    )
 
 
 @dataclass
@@ -29,7 +31,9 @@ class DataArguments:
     )
     reviews: list[str] | None = field(
         default=None,
-        metadata={"help": "Review files or globs (.jsonl, .csv, .gz, hf://, official split files); prepared on the fly."},
+        metadata={
+            "help": "Review files or globs (.jsonl, .csv, .gz, hf://, official split files); prepared on the fly."
+        },
     )
     meta: list[str] | None = field(default=None, metadata={"help": "Raw metadata files matching --reviews."})
     categories: list[str] | None = field(
