@@ -531,3 +531,18 @@ def test_publish_to_the_real_hub(monkeypatch, tmp_path, tiny_model, tiny_process
         assert recommend_json(model, processor) == recommend_json(tiny_model, tiny_processor)
     finally:
         api.delete_repo(repo_id, missing_ok=True)
+
+
+def test_card_names_the_hub_dataset_the_data_came_from(tiny_model, tiny_processor):
+    metrics = fake_metrics()
+    metrics["data"]["stats"]["hub_datasets"] = ["datasets/McAuley-Lab/Amazon-Reviews-2023"]  # as --categories records
+    meta = front_matter(str(build_model_card(tiny_model, tiny_processor, metrics)))
+    assert meta["datasets"] == ["McAuley-Lab/Amazon-Reviews-2023"]
+    for entry in meta["model-index"][0]["results"]:
+        dataset, metric = entry["dataset"], entry["metrics"][0]
+        assert (dataset["type"], dataset["name"], dataset["config"]) == (
+            "McAuley-Lab/Amazon-Reviews-2023",
+            "All_Beauty",
+            "All_Beauty",
+        )
+        assert metric["config"] == "all items"  # the ranking protocol of fake_metrics (exclude_history False)

@@ -111,21 +111,6 @@ def test_all_lines_served_exit_zero_and_exclude_seen_false(model_dir, tmp_path):
     assert records[1]["popularity_fallback"] and records[2]["user_id"] == 7  # a final newline adds no line
 
 
-def test_unusable_arguments_exit_two(model_dir, tmp_path):
-    output = tmp_path / "out.jsonl"
-    assert (
-        recommend_main(["--model", str(model_dir), "--history", str(tmp_path / "missing.txt"), "--output", str(output)])
-        == 2
-    )
-    assert not output.exists()
-    assert (
-        recommend_main(
-            ["--model", str(tmp_path / "no_model"), "--history", str(tmp_path / "x"), "--output", str(output)]
-        )
-        == 2
-    )
-
-
 def test_parse_history_line_formats():
     assert parse_history_line("  B1\tB2,B3  ", 4) == (4, ["B1", "B2", "B3"])
     assert parse_history_line('["B1", "B2"]', 2) == (2, ["B1", "B2"])

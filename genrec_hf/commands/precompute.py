@@ -9,11 +9,10 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from ..inference.build import CatalogBuildOptions, build_catalog
 from ..inference.faiss_index import FAISS_KINDS
 from ..inference.items import load_item_encoder
+from ._cli import CommandParser, check_installed, check_paths
 from ._inference import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, load_model_and_processor, setup_logging
 
 logger = logging.getLogger("genrec_hf.inference")
@@ -40,7 +39,9 @@ class PrecomputeArguments:
     max_chunks: int | None = field(
         default=None, metadata={"help": "Encode at most this many chunks in this run, then stop (exit 3)."}
     )
-    faiss_index: str = field(default="none", metadata={"help": f"One of {FAISS_KINDS}."})
+    faiss_index: str = field(
+        default="none", metadata={"help": "Build a FAISS index of the catalog.", "choices": list(FAISS_KINDS)}
+    )
     nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4 sqrt(N))."})
     nprobe: int | None = field(default=None, metadata={"help": "IVF lists searched per query (default <= 32)."})
     hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node."})
@@ -48,7 +49,12 @@ class PrecomputeArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(PrecomputeArguments).parse_args_into_dataclasses(args=argv)
+    parser = CommandParser(PrecomputeArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    check_paths(parser, "--model", args.model, "folder")
+    check_paths(parser, "--items", args.items)
+    if args.faiss_index != "none":
+        check_installed(parser, "faiss", f"--faiss_index {args.faiss_index}", "'genrec_hf[faiss]' (or faiss-cpu)")
     setup_logging()
     try:
         model, processor = load_model_and_processor(args.model, args.device)

@@ -27,11 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from .._atomic import atomic_path
 from ..inference.catalog import ItemCatalog
 from ..inference.recommender import recommend_for_histories
+from ._cli import CommandParser, check_paths
 from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
 
 logger = logging.getLogger("genrec_hf.inference")
@@ -124,11 +123,13 @@ def _serve_block(block: list[tuple[int, object, list[str]]], serve) -> list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
-    setup_logging()
+    parser = CommandParser(RecommendArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
     if args.k < 1:
-        logger.error("--k must be >= 1")
-        return EXIT_FAILED
+        parser.error(f"--k {args.k}: give at least 1 recommendation per user")
+    check_paths(parser, "--model", args.model, "folder")
+    check_paths(parser, "--history", args.history)
+    setup_logging()
     if _same_file(args.output, args.history):
         logger.error("--output %s is the --history file: writing would destroy the input; choose another", args.output)
         return EXIT_FAILED

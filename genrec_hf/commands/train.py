@@ -7,8 +7,9 @@ same with `python`, `accelerate launch` and `torchrun`.
 
 import logging
 import sys
+from pathlib import Path
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from ..hub import build_model_card, publish
 from ..training import (
@@ -19,22 +20,42 @@ from ..training import (
     ModelArguments,
     train,
 )
+from ._cli import CommandParser, check_data_sources, check_item_encoder
 
 
 def parse_arguments(
     argv: list[str] | None,
 ) -> tuple[DataArguments, ModelArguments, GenerativeArguments, EvaluationArguments, TrainingArguments]:
-    parser = HfArgumentParser(
-        (DataArguments, ModelArguments, GenerativeArguments, EvaluationArguments, TrainingArguments)
-    )
+    """The five argument groups, checked before any work: a bad flag exits with one line on stderr (status 2)."""
+    parser = CommandParser((DataArguments, ModelArguments, GenerativeArguments, EvaluationArguments, TrainingArguments))
     parser.set_defaults(**TRAINING_DEFAULTS)
-    return parser.parse_args_into_dataclasses(args=argv)
+    try:
+        data_args, model_args, generative_args, eval_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:  # TrainingArguments' own checks (e.g. --load_best_model_at_end without eval)
+        parser.error(str(error).strip().splitlines()[0])
+    if data_args.data_dir and not (Path(data_args.data_dir) / "stats.json").is_file():
+        parser.error(
+            f"--data_dir {data_args.data_dir}: not a folder written by scripts/prepare_data.py (no stats.json)"
+        )
+    if not (data_args.data_dir or data_args.reviews or data_args.categories or data_args.synthetic):
+        parser.error("give --data_dir, --reviews and --meta, --categories, or --synthetic for the embedded sample")
+    check_data_sources(parser, data_args)
+    if model_args.item_encoder.lower() == "none":
+        if model_args.head == "generative":
+            parser.error("--head generative codes items from their content: give an --item_encoder, not 'none'")
+        if model_args.fusion != "id":
+            parser.error("--item_encoder none (no item content) needs --fusion id")
+    else:
+        check_item_encoder(parser, model_args.item_encoder)
+    return data_args, model_args, generative_args, eval_args, training_args
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Trains, saves and reports; returns the `metrics.json` content."""
     data_args, model_args, generative_args, eval_args, training_args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING, stream=sys.stdout)
+    passive = training_args.log_level == "passive" and training_args.should_log  # the default: progress notes
+    logging.getLogger("genrec_hf").setLevel(logging.INFO if passive else training_args.get_process_log_level())
     # The Trainer's pushes upload config and weights without the remote-code files, which leaves a Hub repo that
     # cannot be loaded; the finished model is published in one commit by `publish()` instead.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False

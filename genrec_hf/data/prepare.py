@@ -16,6 +16,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 
 from .._atomic import atomic_write_text
+from .hub_files import hub_path_repo, is_hub_path
 from .items import build_item_table, item_row, local_images
 from .processing import (
     SPLIT_COLUMNS,
@@ -93,6 +94,10 @@ def _read_stats(output_dir: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return stats if isinstance(stats, dict) else None
+
+
+def _as_list(paths: PathsLike) -> list:
+    return [] if paths is None else [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
 def _is_cached(output_dir: Path, fingerprint: str) -> bool:
@@ -241,9 +246,11 @@ def prepare_dataset(
     """Raw review and metadata files -> `PreparedData`.
 
     Args:
-        reviews: review files or globs: raw `<Category>.jsonl(.gz)`, `*.rating_only.csv(.gz)`, or the official
-            `*.{last_out,timestamp}_w_his.{train,valid,test}.csv(.gz)` splits (taken as they are).
-        meta: metadata files or globs `meta_<Category>.jsonl(.gz)`; several categories are merged.
+        reviews: review files or globs, plain or gzipped, local or `hf://`: raw `<Category>.jsonl`, interaction
+            CSVs (`user_id,parent_asin,rating,timestamp`, e.g. `rating_only`), or the official splits with history
+            (`last_out_w_his/<Category>.train.csv` as on the Hub, or `<Category>.last_out_w_his.train.csv`), taken
+            as they are.
+        meta: metadata files or globs `meta_<Category>.jsonl(.gz)`, local or `hf://`; several categories are merged.
         output_dir: where to save `splits/`, `items/` and `stats.json`; a second call with the same inputs and
             options returns the saved result without redoing any work.
         images_dir: local photos `<parent_asin>.(jpg|jpeg|png|webp)`.
@@ -254,6 +261,7 @@ def prepare_dataset(
     """
     if split not in SPLIT_PROTOCOLS:
         raise ValueError(f"split must be one of {SPLIT_PROTOCOLS}, got {split!r}")
+    hub_datasets = sorted({hub_path_repo(str(p)) for p in _as_list(reviews) + _as_list(meta) if is_hub_path(p)})
     review_paths, meta_paths = expand_paths(reviews), expand_paths(meta)
     if not review_paths:
         raise ValueError("no review files given")
@@ -310,6 +318,7 @@ def prepare_dataset(
         "files_unreadable": [p for p, f in report.files.items() if f.file_error],
         "validation": report.to_dict(),
         "fingerprint": fingerprint,
+        "hub_datasets": hub_datasets,  # e.g. ["datasets/McAuley-Lab/Amazon-Reviews-2023"] for the model card
     }
     report.log()
     logger.info("prepared data:\n%s", format_stats(stats))

@@ -1,5 +1,8 @@
-"""Streaming readers for Amazon Reviews 2023 files: raw `*.jsonl(.gz)` reviews and metadata, and the official
-benchmark CSVs (`*.rating_only.csv(.gz)`, `*.{last_out,timestamp}_w_his.{train,valid,test}.csv(.gz)`).
+"""Streaming readers for Amazon Reviews 2023 files: raw `*.jsonl(.gz)` reviews and metadata, interaction CSVs
+(`user_id,parent_asin,rating,timestamp`, e.g. the official `rating_only` files) and the official benchmark splits
+with history, named either as published on the Hub (`last_out_w_his/<Category>.train.csv`, the protocol given by
+the folder) or with the protocol in the file name (`<Category>.last_out_w_his.train.csv.gz`). Every file may be
+plain or gzipped; `hf://` paths are downloaded through `huggingface_hub` first (`hub_files.py`).
 
 Readers yield one validated record at a time and never hold a file in memory; rejected lines go to the
 `ValidationReport`. Review records are cut down to the four interaction columns (no review text is kept).
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from datasets.utils.tqdm import tqdm
 
+from .hub_files import download_hub_path, is_hub_path
 from .validation import (
     MALFORMED,
     META_OPTIONAL,
@@ -33,7 +37,8 @@ from .validation import (
 )
 
 SPLIT_FILE = re.compile(r"\.(last_out|timestamp)_w_his\.(train|valid|test)\.csv(\.gz)?$")
-RATING_FILE = re.compile(r"\.rating_only\.csv(\.gz)?$")
+SPLIT_FILE_IN_FOLDER = re.compile(r"\.(train|valid|test)\.csv(\.gz)?$")  # inside a `<protocol>_w_his/` folder
+CSV_FILE = re.compile(r"\.csv(\.gz)?$")
 FILE_PROTOCOLS = {"last_out": "leave_one_out", "timestamp": "timestamp"}
 REVIEWS, METADATA = "reviews", "metadata"
 REVIEW_MARKERS = ("user_id", "timestamp")  # every review has them, no metadata record does
@@ -53,11 +58,15 @@ class Interaction:
 
 
 def expand_paths(patterns: str | Path | Sequence[str | Path] | None) -> list[str]:
-    """Paths and globs, in the given order (each glob sorted); a pattern that matches nothing is an error."""
+    """Local paths of files and globs, in the given order (each glob sorted); `hf://` paths and globs are
+    downloaded (cached) first. A pattern that matches nothing is an error."""
     if patterns is None:
         return []
     paths = []
     for pattern in [patterns] if isinstance(patterns, (str, Path)) else patterns:
+        if is_hub_path(pattern):
+            paths += download_hub_path(str(pattern))
+            continue
         matches = sorted(glob.glob(str(pattern))) if glob.has_magic(str(pattern)) else [str(pattern)]
         if not matches or not Path(matches[0]).exists():
             raise FileNotFoundError(f"no file matches {pattern!r}")
@@ -72,28 +81,40 @@ def category_of(path: str | Path) -> str:
 
 
 def split_file_protocol(path: str | Path) -> tuple[str, str] | None:
-    """`(protocol, split)` for an official ready-split CSV, else `None`."""
-    match = SPLIT_FILE.search(Path(path).name)
-    return (FILE_PROTOCOLS[match.group(1)], match.group(2)) if match else None
+    """`(protocol, split)` for an official split CSV with history, else `None`: `X.last_out_w_his.train.csv(.gz)`,
+    or `X.train.csv(.gz)` inside a `last_out_w_his/` or `timestamp_w_his/` folder (the Hub's layout)."""
+    path = Path(path)
+    match = SPLIT_FILE.search(path.name)
+    if match:
+        return FILE_PROTOCOLS[match.group(1)], match.group(2)
+    folder = path.parent.name.removesuffix("_w_his")
+    match = SPLIT_FILE_IN_FOLDER.search(path.name)
+    if match and path.parent.name.endswith("_w_his") and folder in FILE_PROTOCOLS:
+        return FILE_PROTOCOLS[folder], match.group(1)
+    return None
 
 
-def _iter_lines(path: str, report: ValidationReport, unit: str = "B") -> Iterator[tuple[int, bytes]]:
-    """`(line_number, raw_line)` from a plain or gzipped file, with a progress bar over the bytes read.
+def _iter_lines(path: str, report: ValidationReport) -> Iterator[tuple[int, bytes]]:
+    """`(line_number, raw_line)` from a plain or gzipped file, with a progress bar over the bytes read from disk.
 
     A file that ends early or is corrupt (e.g. a truncated gzip) stops the file with an error in the report;
     the lines read before it stay counted and kept.
     """
     file_report = report.file(path)
     line_number = 0
-    with tqdm.wrapattr(open(path, "rb"), "read", total=Path(path).stat().st_size, desc=Path(path).name) as raw:
+    size = Path(path).stat().st_size
+    with open(path, "rb") as raw, tqdm(total=size, unit="B", unit_scale=True, desc=Path(path).name) as progress:
         stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         try:
             for line_number, line in enumerate(stream, start=1):
                 file_report.lines = line_number
+                if line_number % 4096 == 0:
+                    progress.update(raw.tell() - progress.n)
                 if line.strip():
                     yield line_number, line
         except (EOFError, OSError, zlib.error) as error:
             report.file_failed(path, line_number, error)
+        progress.update(size - progress.n)
 
 
 def record_kind(record: dict) -> str | None:
@@ -193,9 +214,10 @@ def _parse_csv_interaction(row: dict, path: str, line: int, report: ValidationRe
 
 
 def iter_interactions(paths: Sequence[str], report: ValidationReport) -> Iterator[Interaction]:
-    """Interactions from raw review JSON lines or `*.rating_only.csv(.gz)` files, in file order."""
+    """Interactions from raw review JSON lines or interaction CSVs (`*.csv(.gz)`, e.g. `rating_only`), in file
+    order."""
     for path in paths:
-        if RATING_FILE.search(Path(path).name):
+        if CSV_FILE.search(Path(path).name):
             for line, row in _iter_csv_rows(path, report, list(REVIEW_SCHEMA)):
                 interaction = _parse_csv_interaction(row, path, line, report)
                 if interaction:

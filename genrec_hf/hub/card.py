@@ -72,7 +72,16 @@ def is_hub_model_id(name: str | None) -> bool:
     return True
 
 
-def _eval_results(test: Mapping[str, Estimate], dataset: str | None, data_name: str | None) -> list[EvalResult]:
+def _hub_dataset(report: EvaluationReport | None) -> str | None:
+    """The Hub dataset the training data was downloaded from (`--categories` or `hf://` paths), if one was."""
+    stats = report.data.stats if report and report.data else {}
+    repos = [repo.removeprefix("datasets/") for repo in stats.get("hub_datasets", []) if repo.startswith("datasets/")]
+    return repos[0] if len(repos) == 1 else None
+
+
+def _eval_results(
+    test: Mapping[str, Estimate], dataset: str | None, data_name: str | None, protocol: str | None
+) -> list[EvalResult]:
     if not dataset:
         return []
     return [
@@ -81,7 +90,9 @@ def _eval_results(test: Mapping[str, Estimate], dataset: str | None, data_name: 
             task_name="Sequential recommendation",
             dataset_type=dataset,
             dataset_name=data_name or dataset,
+            dataset_config=data_name if data_name != dataset else None,  # the category of a Hub dataset
             dataset_split="test",
+            metric_config=protocol,  # e.g. "history excluded": numbers are comparable only under one protocol
             metric_type=metric_type,
             metric_name=metric_name,
             metric_value=test[key].value,
@@ -188,7 +199,8 @@ def build_model_card(
         metrics: the run's `EvaluationReport` (or its `metrics.json`: a dict, the file, or its folder). Without it the
             card states that the model is untrained or unevaluated and shows no results.
         dataset_name: Hub dataset id for the `datasets` metadata and the `model-index` (e.g.
-            `"McAuley-Lab/Amazon-Reviews-2023"`); defaults to the report's data name.
+            `"McAuley-Lab/Amazon-Reviews-2023"`); defaults to the Hub dataset the data was downloaded from, else the
+            report's data name.
         license: SPDX-style license id of the weights.
         extra_tags: tags added after `genrec_hf`, `sequential-recommendation`, `recommendation` (and `multimodal`,
             `clip` when the item encoder is CLIP with image features).
@@ -197,7 +209,7 @@ def build_model_card(
     report = as_report(metrics)
     config = model.config
     data_name = report.data.name if report and report.data else None
-    dataset = dataset_name or data_name
+    dataset = dataset_name or _hub_dataset(report) or data_name
     repo_id = repo_id or PLACEHOLDER_REPO_ID
     model_name = repo_id.split("/")[-1] if repo_id != PLACEHOLDER_REPO_ID else f"genrec-{data_name or 'model'}"
     tags = list(BASE_TAGS)
@@ -205,7 +217,8 @@ def build_model_card(
         tags += ["multimodal", "clip"] if config.image_feature_dim and config.fusion != "id" else ["clip"]
     tags += [tag for tag in extra_tags if tag not in tags]
     encoder = config.item_encoder_name_or_path or (report.model.item_encoder if report and report.model else None)
-    eval_results = _eval_results(report.test, dataset, data_name) if report else []
+    protocol = report.protocol.name if report and report.protocol else None
+    eval_results = _eval_results(report.test, dataset, data_name, protocol) if report else []
     card_data = ModelCardData(
         library_name="transformers",
         license=license,

@@ -10,22 +10,29 @@ from typing import Any
 
 import torch
 
-from ..configuration_genrec import FUSION_MODES, GenRecConfig
+from ..configuration_genrec import FUSION_MODES, NEGATIVE_SAMPLING_MODES, GenRecConfig
 from ..configuration_genrec_generative import GenRecGenerativeConfig
+from ..data.hub_files import AMAZON_CATEGORIES, AMAZON_REVIEWS_2023
+from ..data.processing import SPLIT_PROTOCOLS
 
 _CONFIG = GenRecConfig()
 _GENERATIVE_CONFIG = GenRecGenerativeConfig()
 HEADS = ("dense", "generative")
 
 
-def config_field(name: str, help: str | None = None, config: Any = _CONFIG) -> Any:
-    """An arguments field that is the field `name` of `config`, with the config's default."""
-    return field(default=getattr(config, name), metadata={"help": help} if help else {})
+def config_field(
+    name: str, help: str | None = None, choices: tuple[str, ...] | None = None, config: Any = _CONFIG
+) -> Any:
+    """An arguments field that is the field `name` of `config` (default `GenRecConfig`), with the config's default."""
+    metadata = {"help": help} if help else {}
+    return field(
+        default=getattr(config, name), metadata={**metadata, "choices": list(choices)} if choices else metadata
+    )
 
 
 def generative_field(name: str, help: str | None = None) -> Any:
     """A `GenerativeArguments` field that is the `GenRecGenerativeConfig` field `name`, with its default."""
-    return config_field(name, help, _GENERATIVE_CONFIG)
+    return config_field(name, help, config=_GENERATIVE_CONFIG)
 
 
 def _set_config_fields(arguments: Any, config_class: type) -> dict[str, Any]:
@@ -41,12 +48,26 @@ class DataArguments:
         default=None, metadata={"help": "Folder written by scripts/prepare_data.py (splits/, items/, stats.json)."}
     )
     reviews: list[str] | None = field(
-        default=None, metadata={"help": "Raw review files (.jsonl/.jsonl.gz, globs); prepared on the fly."}
+        default=None,
+        metadata={
+            "help": "Review files or globs (.jsonl, .csv, .gz, hf://, official split files); prepared on the fly."
+        },
     )
     meta: list[str] | None = field(default=None, metadata={"help": "Raw metadata files matching --reviews."})
+    categories: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": f"Amazon Reviews 2023 categories downloaded from the Hub dataset {AMAZON_REVIEWS_2023} (cached).",
+            "choices": list(AMAZON_CATEGORIES),
+        },
+    )
+    official_split: bool = field(
+        default=False,
+        metadata={"help": "With --categories: download the official 5-core split of --split instead of raw reviews."},
+    )
     images_dir: str | None = field(default=None, metadata={"help": "Local item photos named <parent_asin>.<ext>."})
     kcore: int = field(default=5, metadata={"help": "Iterative k-core on users and items when preparing raw files."})
-    split: str = field(default="leave_one_out", metadata={"help": "leave_one_out or timestamp."})
+    split: str = field(default="leave_one_out", metadata={"help": "Split protocol.", "choices": list(SPLIT_PROTOCOLS)})
     synthetic: bool = field(
         default=False, metadata={"help": "Use the embedded SYNTHETIC sample when no data is given."}
     )
@@ -58,7 +79,8 @@ class ModelArguments:
         default="dense",
         metadata={
             "help": "dense (item vectors, full-catalog scores) or generative (semantic IDs, constrained beam "
-            "search; sized by the GenerativeArguments flags)."
+            "search; sized by the GenerativeArguments flags).",
+            "choices": list(HEADS),
         },
     )
     item_encoder: str = field(
@@ -68,8 +90,10 @@ class ModelArguments:
             "or 'none' for an ID-only model (with --fusion id)."
         },
     )
-    item_encoder_type: str | None = field(default=None, metadata={"help": "clip or text; read from its config."})
-    fusion: str = config_field("fusion", f"One of {FUSION_MODES}.")
+    item_encoder_type: str | None = field(
+        default=None, metadata={"help": "Read from the encoder's config when not given.", "choices": ["clip", "text"]}
+    )
+    fusion: str = config_field("fusion", "How content and ID embeddings are combined.", FUSION_MODES)
     hidden_size: int = config_field("hidden_size")
     num_hidden_layers: int = config_field("num_hidden_layers")
     num_attention_heads: int = config_field("num_attention_heads")
@@ -80,7 +104,9 @@ class ModelArguments:
     hidden_dropout_prob: float = config_field("hidden_dropout_prob")
     attention_dropout_prob: float = config_field("attention_dropout_prob")
     id_dropout: float = config_field("id_dropout")
-    loss_negatives: str = config_field("loss_negatives", "full (whole catalog) or sampled (log-Q).")
+    loss_negatives: str = config_field(
+        "loss_negatives", "full (whole catalog) or sampled (log-Q).", NEGATIVE_SAMPLING_MODES
+    )
     num_sampled_negatives: int = config_field("num_sampled_negatives")
     feature_cache_dir: str | None = field(
         default=None, metadata={"help": "Cache of item content features; defaults to <output_dir>/feature_cache."}

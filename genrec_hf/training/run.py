@@ -29,6 +29,7 @@ from .._atomic import STAGING_DIR, commit_staged, staging_folder
 from ..configuration_genrec import GenRecConfig
 from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data import PreparedData, load_prepared, prepare_dataset
+from ..data.hub_files import category_paths
 from ..data.synthetic import write_synthetic_sample
 from ..encoders import ItemEncoder, ItemFeatures
 from ..evaluation import DataSummary, EvaluationReport, ModelSummary, TrainingSummary
@@ -90,13 +91,19 @@ def training_arguments(output_dir: str | os.PathLike | None, overrides: Mapping[
 
 
 def load_data(data_args: DataArguments, output_dir: Path) -> PreparedData:
-    """Prepared splits and items: from `data_dir`, prepared from raw files, or the embedded synthetic sample."""
+    """Prepared splits and items: from `data_dir`, prepared from raw files or Hub categories, or the embedded
+    synthetic sample."""
     if data_args.data_dir:
         return load_prepared(data_args.data_dir)
-    reviews, meta, images_dir = data_args.reviews, data_args.meta, data_args.images_dir
+    split = data_args.split if data_args.official_split else None
+    hub_reviews, hub_meta = category_paths(data_args.categories or [], split)
+    reviews, meta = [*(data_args.reviews or []), *hub_reviews], [*(data_args.meta or []), *hub_meta]
+    images_dir = data_args.images_dir
     if not reviews:
         if not data_args.synthetic:
-            raise ValueError("give --data_dir, or --reviews and --meta, or --synthetic for the embedded sample")
+            raise ValueError(
+                "give --data_dir, --reviews and --meta, --categories, or --synthetic for the embedded sample"
+            )
         logger.warning("training on the embedded SYNTHETIC sample (not real Amazon data)")
         reviews, meta, images_dir = write_synthetic_sample(output_dir / "synthetic_raw")
         reviews, meta = [str(reviews)], [str(meta)]
