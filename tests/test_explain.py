@@ -1,12 +1,19 @@
 """`GenRecModel.explain`, `content_share` and `similar_items`: leave-one-out contributions that equal the score drop
 of actually removing the item, the gate's content/ID share, and nearest items in the item space (new items too)."""
 
+import json
+import shutil
+
 import pytest
 import torch
 import torch.nn.functional as F
 from fixtures.models import TINY, build_tiny_model
+from transformers import AutoModel, AutoProcessor
 
-from genrec_hf import GenRecConfig
+from genrec_hf import GenRecConfig, UnknownItemError
+from genrec_hf.commands.precompute import main as precompute_main
+from genrec_hf.commands.recommend import main as recommend_main
+from genrec_hf.inference import ItemCatalog, explain_items, similar_items
 
 HISTORIES = torch.tensor([[3, 7, 9, 12, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0], [0] * 7, [1, 2, 3, 4, 5, 6, 3]])
 EXPLAINED = torch.tensor([[10, 11, 3], [12, 13, 14], [1, 2, 3], [6, 7, 8]])
@@ -95,3 +102,58 @@ def test_similar_items_of_an_item_added_after_training():
     assert similar.item_indices[0, 0].item() == 17  # the same content: the nearest item
     assert similar.scores[0, 0].item() == pytest.approx(1.0, abs=1e-5)
     assert model.similar_items(torch.tensor([17]), k=1).item_indices.item() == new.item()  # and the other way round
+
+
+@pytest.fixture(scope="module")
+def served_model(tmp_path_factory, trained_model_dir):
+    """The trained two-cluster model with its precomputed catalog (titles from its item table)."""
+    folder = tmp_path_factory.mktemp("explained") / "model"
+    shutil.copytree(trained_model_dir, folder)
+    assert precompute_main(["--model", str(folder), "--items", str(folder / "items.jsonl")]) == 0
+    return folder
+
+
+def test_recommend_script_explains_each_recommendation(served_model, tmp_path):
+    history = tmp_path / "history.txt"
+    history.write_text("A01 B02 A03 A04\nB05\nNOPE A02\n\n")
+    output = tmp_path / "out.jsonl"
+    argv = ["--model", str(served_model), "--history", str(history), "--output", str(output), "--k", "4"]
+    assert recommend_main([*argv, "--explain", "true"]) == 0
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    model, processor = AutoModel.from_pretrained(served_model), AutoProcessor.from_pretrained(served_model)
+    for record, seen in zip(records, [["A01", "B02", "A03", "A04"], ["B05"], ["A02"], []]):
+        for item in record["recommendations"]:
+            contributions = item["explanation"]["contributions"]
+            assert [c["parent_asin"] for c in contributions] == seen  # every history item the model saw
+            assert 0 < item["explanation"]["content_share"] < 1  # gated fusion: content and ID both count
+            if not seen:
+                assert item["because"] is None  # popularity: nothing in the history to point at
+                continue
+            top = max(contributions, key=lambda c: c["contribution"])
+            assert item["because"].startswith(f"because of {top['title']}") and top["title"].endswith(
+                top["parent_asin"][1:]
+            )
+            batch = processor([seen])
+            scores, _ = model.score_histories(batch["item_ids"])
+            assert item["score"] == pytest.approx(
+                scores[0, processor.item_to_index(item["parent_asin"])].item(), abs=1e-4
+            )
+    assert recommend_main(argv) == 0  # without --explain: the plain record
+    assert "because" not in json.loads(output.read_text().splitlines()[0])["recommendations"][0]
+
+
+def test_similar_items_of_parent_asins_stay_in_the_cluster(served_model):
+    model, processor = AutoModel.from_pretrained(served_model), AutoProcessor.from_pretrained(served_model)
+    catalog = ItemCatalog.load(served_model)
+    similar = similar_items(model, processor, ["A01", "B07"], k=5, catalog=catalog)
+    assert [[s.parent_asin[0] for s in row] for row in similar] == [["A"] * 5, ["B"] * 5]
+    assert similar[0][0].title.startswith("alpha gadget") and "A01" not in [s.parent_asin for s in similar[0]]
+    from_model = similar_items(model, processor, ["A01", "B07"], k=5)  # no catalog: vectors from the model
+    assert [[s.parent_asin for s in row] for row in from_model] == [[s.parent_asin for s in row] for row in similar]
+    with pytest.raises(UnknownItemError, match="NOPE"):
+        similar_items(model, processor, ["NOPE"])
+    [[explanation]] = explain_items(model, processor, [["A01", "NOPE", "A02"]], [["A05"]], catalog)
+    assert [c.parent_asin for c in explanation.contributions] == ["A01", "A02"]  # unknown items are skipped
+    assert explanation.reasons(5) == sorted(
+        [c for c in explanation.contributions if c.contribution > 0], key=lambda c: -c.contribution
+    )

@@ -7,7 +7,7 @@
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -15,6 +15,7 @@ from ..modeling_genrec import GenRecModel, GenRecRecommendations
 from ..processing_genrec import GenRecProcessor
 from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
 from .catalog import ItemCatalog, eval_mode
+from .explain import Explanation
 
 # Largest score matrix (histories x catalog rows) one batch may hold: 2^26 float32 values, 256 MiB.
 MAX_SCORES_PER_BATCH = 1 << 26
@@ -30,6 +31,7 @@ class Recommendation:
     unknown_items: list[str] = field(default_factory=list)
     popularity_fallback: bool = False
     truncated: int = 0
+    explanations: list[Explanation] | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -43,11 +45,19 @@ class Recommendation:
         return notes
 
     def to_dict(self) -> dict:
+        """The record; with `explanations`, each recommendation adds `because` ("because of <title>") and its
+        `explanation` (`content_share`, per-history-item `contributions`)."""
+        recommendations = [
+            {"parent_asin": a, "score": s, "title": t} for a, s, t in zip(self.parent_asins, self.scores, self.titles)
+        ]
+        for record, explanation in zip(recommendations, self.explanations or ()):
+            record["because"] = explanation.because()
+            record["explanation"] = {
+                "content_share": explanation.content_share,
+                "contributions": [asdict(c) for c in explanation.contributions],
+            }
         return {
-            "recommendations": [
-                {"parent_asin": a, "score": s, "title": t}
-                for a, s, t in zip(self.parent_asins, self.scores, self.titles)
-            ],
+            "recommendations": recommendations,
             "unknown_items": self.unknown_items,
             "popularity_fallback": self.popularity_fallback,
             "truncated": self.truncated,
