@@ -2,16 +2,15 @@
 of actually removing the item, the gate's content/ID share, and nearest items in the item space (new items too)."""
 
 import json
-import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
 from fixtures.models import TINY, build_tiny_model
+from test_recommend_script import model_dir  # noqa: F401  (the fixture: trained model + precomputed catalog)
 from transformers import AutoModel, AutoProcessor
 
 from genrec_hf import GenRecConfig, UnknownItemError
-from genrec_hf.commands.precompute import main as precompute_main
 from genrec_hf.commands.recommend import main as recommend_main
 from genrec_hf.inference import ItemCatalog, explain_items, similar_items
 
@@ -104,23 +103,14 @@ def test_similar_items_of_an_item_added_after_training():
     assert model.similar_items(torch.tensor([17]), k=1).item_indices.item() == new.item()  # and the other way round
 
 
-@pytest.fixture(scope="module")
-def served_model(tmp_path_factory, trained_model_dir):
-    """The trained two-cluster model with its precomputed catalog (titles from its item table)."""
-    folder = tmp_path_factory.mktemp("explained") / "model"
-    shutil.copytree(trained_model_dir, folder)
-    assert precompute_main(["--model", str(folder), "--items", str(folder / "items.jsonl")]) == 0
-    return folder
-
-
-def test_recommend_script_explains_each_recommendation(served_model, tmp_path):
+def test_recommend_script_explains_each_recommendation(model_dir, tmp_path):  # noqa: F811
     history = tmp_path / "history.txt"
     history.write_text("A01 B02 A03 A04\nB05\nNOPE A02\n\n")
     output = tmp_path / "out.jsonl"
-    argv = ["--model", str(served_model), "--history", str(history), "--output", str(output), "--k", "4"]
+    argv = ["--model", str(model_dir), "--history", str(history), "--output", str(output), "--k", "4"]
     assert recommend_main([*argv, "--explain", "true"]) == 0
     records = [json.loads(line) for line in output.read_text().splitlines()]
-    model, processor = AutoModel.from_pretrained(served_model), AutoProcessor.from_pretrained(served_model)
+    model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
     for record, seen in zip(records, [["A01", "B02", "A03", "A04"], ["B05"], ["A02"], []]):
         for item in record["recommendations"]:
             contributions = item["explanation"]["contributions"]
@@ -142,9 +132,9 @@ def test_recommend_script_explains_each_recommendation(served_model, tmp_path):
     assert "because" not in json.loads(output.read_text().splitlines()[0])["recommendations"][0]
 
 
-def test_similar_items_of_parent_asins_stay_in_the_cluster(served_model):
-    model, processor = AutoModel.from_pretrained(served_model), AutoProcessor.from_pretrained(served_model)
-    catalog = ItemCatalog.load(served_model)
+def test_similar_items_of_parent_asins_stay_in_the_cluster(model_dir):  # noqa: F811
+    model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
+    catalog = ItemCatalog.load(model_dir)
     similar = similar_items(model, processor, ["A01", "B07"], k=5, catalog=catalog)
     assert [[s.parent_asin[0] for s in row] for row in similar] == [["A"] * 5, ["B"] * 5]
     assert similar[0][0].title.startswith("alpha gadget") and "A01" not in [s.parent_asin for s in similar[0]]
