@@ -20,7 +20,7 @@ from genrec_hf.demo import RecommenderDemo
 
 CSS = """
 .genrec-cards, .genrec-history { display: flex; flex-wrap: wrap; gap: 12px; }
-.genrec-card { width: 180px; margin: 0; border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
+.genrec-card { width: 160px; margin: 0; border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
 .genrec-history .genrec-card { width: 110px; font-size: 0.8em; }
 .genrec-card img, .genrec-nophoto { width: 100%; aspect-ratio: 1; object-fit: contain; border-radius: 4px; }
 .genrec-nophoto { display: flex; align-items: center; justify-content: center; background: #f3f3f3; color: #888; }

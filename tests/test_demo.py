@@ -116,7 +116,7 @@ def browser():
         pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/setup installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1700"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
     yield driver
@@ -167,6 +167,7 @@ def test_app_in_a_real_browser_shows_model_recommend_with_photos(demo, served_ap
     assert photos == [True] * len(shown)  # every synthetic item has a photo, and every one loaded
     notes = [n.text for n in browser.find_elements(By.CSS_SELECTOR, "#results .genrec-note")]
     assert all("because of" in note and "content" in note for note in notes)
+    browser.execute_script("document.querySelector('#history-cards').scrollIntoView();")  # history and results
     screenshot = tmp_path / "demo.png"
     assert browser.save_screenshot(str(screenshot)) and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("GENREC_DEMO_SCREENSHOT"):
