@@ -65,11 +65,7 @@ def build_app(demo: RecommenderDemo, k: int = 10) -> gr.Blocks:
         status = gr.Markdown(elem_id="status")
         results = gr.HTML(elem_id="results")
 
-        def find(text: str, selected: str | None) -> gr.Radio:
-            choices = demo.search(text)
-            return gr.Radio(choices=choices, value=selected if selected in {a for _, a in choices} else None)
-
-        query.change(find, [query, matches], matches, trigger_mode="always_last")
+        query.change(lambda text: gr.Radio(choices=demo.search(text)), query, matches, trigger_mode="always_last")
         add.click(lambda text, asin: f"{text} {asin}".strip() if asin else text, [history, matches], history)
         clear.click(lambda: "", None, history)
         history.change(demo.show_history, history, history_cards)

@@ -496,7 +496,7 @@ class GenRecModel(GenRecPreTrainedModel):
         return GenRecRecommendations(item_indices=indices, scores=values, popularity_fallback=empty)
 
     # ----------------------------------------------------------------------------------------------------------
-    # Explanations: the contract every head implements (`genrec_hf.inference.explain` relies on it)
+    # Explanations: the contract every head implements (the inference layer relies on it)
     # ----------------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def similar_items(
@@ -504,11 +504,11 @@ class GenRecModel(GenRecPreTrainedModel):
     ) -> GenRecSimilarItems:
         """The `k` catalog items closest to each item of `item_indices` `(num_queries,)`, by cosine similarity of
         their item-tower vectors (the space histories are embedded in); items added with `add_items` included.
-        `catalog` may pass precomputed `catalog_embeddings()`."""
+        `k` is capped at the other items. `catalog` may pass precomputed `catalog_embeddings()`."""
         catalog = F.normalize((self.catalog_embeddings() if catalog is None else catalog).float(), dim=-1)
         queries = item_indices.to(catalog.device)[:, None]
         scores = exclude_history(catalog_scores(catalog[queries[:, 0]], catalog), queries, torch.ones_like(queries))
-        indices, values = top_k(scores, k)
+        indices, values = top_k(scores, min(k, len(catalog) - 2))  # neither padding nor the item itself
         return GenRecSimilarItems(item_indices=indices, scores=values)
 
     @torch.no_grad()

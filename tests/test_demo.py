@@ -124,11 +124,14 @@ def browser():
 
 
 def test_app_in_a_real_browser_shows_model_recommend_with_photos(demo, served_app, browser, tmp_path):
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))  # re-rendered elements
+    # elements re-rendered by a late search result, or covered while it loads: look again
+    wait = WebDriverWait(
+        browser, 30, ignored_exceptions=(StaleElementReferenceException, ElementClickInterceptedException)
+    )
     browser.get(served_app)
     search = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#search textarea"))
     history_box = browser.find_element(By.CSS_SELECTOR, "#history textarea")
@@ -137,10 +140,19 @@ def test_app_in_a_real_browser_shows_model_recommend_with_photos(demo, served_ap
         def matches(d):
             return [label for label in d.find_elements(By.CSS_SELECTOR, "#matches label") if query in label.text]
 
+        def select(d) -> bool:  # clicks again if a late search result re-rendered the list under the click
+            found = matches(d)
+            if len(found) <= position:
+                return False
+            label = found[position]
+            if label.find_element(By.TAG_NAME, "input").is_selected():
+                return True
+            label.click()
+            return False
+
         search.clear()
         search.send_keys(query)
-        wait.until(matches)[position].click()
-        wait.until(lambda d: matches(d)[position].find_element(By.TAG_NAME, "input").is_selected())
+        wait.until(select)
         before = history_box.get_attribute("value")
         browser.find_element(By.CSS_SELECTOR, "#add").click()
         wait.until(lambda d: history_box.get_attribute("value") != before)

@@ -88,6 +88,9 @@ def test_similar_items_are_nearest_by_cosine_and_never_the_item_itself(fusion):
     assert (similar.scores[:, :-1] >= similar.scores[:, 1:]).all()
     catalog = model.catalog_embeddings()
     torch.testing.assert_close(model.similar_items(queries, k=5, catalog=catalog).scores, similar.scores)
+    everything = model.similar_items(queries, k=100)  # capped at the 49 other items
+    assert everything.item_indices.shape == (3, 49) and everything.scores.isfinite().all()
+    assert not (everything.item_indices == queries[:, None]).any()
 
 
 def test_similar_items_of_an_item_added_after_training():

@@ -96,6 +96,7 @@ def explain_items(
     for start in range(0, len(indexed), per_batch):
         block, wanted = indexed[start : start + per_batch], targets[start : start + per_batch]
         batch = processor.pad_histories([history.item_ids for history in block])
+        # Rows of different lengths are filled with a repeat of their first item (or item 1), not read back.
         width = max((len(row) for row in wanted), default=0) or 1
         explained = torch.tensor([row + [row[0] if row else 1] * (width - len(row)) for row in wanted])
         with eval_mode(model):
