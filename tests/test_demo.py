@@ -19,6 +19,7 @@ from genrec_hf.demo import EMPTY_HISTORY, RecommenderDemo, parse_history, render
 from genrec_hf.inference import similar_items
 from genrec_hf.training import EvaluationArguments, ModelArguments, train
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls from the served app
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
