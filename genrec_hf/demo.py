@@ -16,7 +16,7 @@ from .commands._inference import load_model_and_processor
 from .commands.recommend import parse_history_line
 from .data.items import item_column, load_item_table
 from .inference.catalog import ItemCatalog
-from .inference.explain import explain_items, similar_items
+from .inference.explain import check_explainable, explain_items, similar_items
 from .inference.recommender import recommend_for_histories
 from .item_content import load_image
 from .modeling_genrec import GenRecModel
@@ -84,6 +84,7 @@ class RecommenderDemo:
         photos: Mapping[str, str] | None = None,
     ):
         """`titles` fill in (or replace) the catalog's titles, which every result and explanation shows."""
+        check_explainable(model)
         if titles:
             catalog.titles = [titles.get(asin) or title for asin, title in zip(catalog.parent_asins, catalog.titles)]
         self.model, self.processor, self.catalog = model, processor, catalog

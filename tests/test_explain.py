@@ -10,9 +10,10 @@ from fixtures.models import TINY, build_tiny_model
 from test_recommend_script import model_dir  # noqa: F401  (the fixture: trained model + precomputed catalog)
 from transformers import AutoModel, AutoProcessor
 
-from genrec_hf import GenRecConfig, UnknownItemError
+from genrec_hf import GenRecConfig, GenRecModel, UnknownItemError
 from genrec_hf.commands.recommend import main as recommend_main
 from genrec_hf.inference import ItemCatalog, explain_items, similar_items
+from genrec_hf.inference.explain import check_explainable
 
 HISTORIES = torch.tensor([[3, 7, 9, 12, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0], [0] * 7, [1, 2, 3, 4, 5, 6, 3]])
 EXPLAINED = torch.tensor([[10, 11, 3], [12, 13, 14], [1, 2, 3], [6, 7, 8]])
@@ -133,6 +134,17 @@ def test_recommend_script_explains_each_recommendation(model_dir, tmp_path):  # 
             )
     assert recommend_main(argv) == 0  # without --explain: the plain record
     assert "because" not in json.loads(output.read_text().splitlines()[0])["recommendations"][0]
+
+
+def test_a_head_without_the_explain_contract_is_refused_clearly(model_dir, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.delattr(GenRecModel, "explain")
+    history = tmp_path / "history.txt"
+    history.write_text("A01\n")
+    argv = ["--model", str(model_dir), "--history", str(history), "--output", str(tmp_path / "out.jsonl")]
+    assert recommend_main([*argv, "--explain", "true"]) == 2  # refused before serving, not one error per line
+    assert not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ValueError, match="GenRecModel does not implement explain"):
+        check_explainable(AutoModel.from_pretrained(model_dir))
 
 
 def test_similar_items_of_parent_asins_stay_in_the_cluster(model_dir):  # noqa: F811

@@ -31,7 +31,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from ..inference.catalog import ItemCatalog
-from ..inference.explain import explain_items
+from ..inference.explain import check_explainable, explain_items
 from ..inference.recommender import recommend_for_histories
 from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
 
@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model, processor = load_model_and_processor(args.model, args.device)
         catalog = ItemCatalog.for_model(model, processor, args.model, args.use_faiss)
+        if args.explain:
+            check_explainable(model)
         lines = _read_lines(args.history)
         first = next(lines, None)  # opens the file now, so a missing file fails before any output is written
     except (OSError, ValueError) as error:

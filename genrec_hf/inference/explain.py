@@ -67,6 +67,15 @@ class SimilarItem:
     score: float
 
 
+def check_explainable(model) -> None:
+    """Raises `ValueError` when `model` lacks the two methods of the contract (a head that does not explain yet)."""
+    missing = [name for name in ("explain", "similar_items") if not callable(getattr(model, name, None))]
+    if missing:
+        raise ValueError(
+            f"{type(model).__name__} does not implement {' and '.join(missing)} (see genrec_hf.inference.explain)"
+        )
+
+
 def _titles(catalog: ItemCatalog | None) -> Callable[[int], str | None]:
     return catalog.title if catalog is not None else lambda row: None
 
@@ -83,6 +92,7 @@ def explain_items(
     Unknown history items are skipped and long histories keep their most recent items, as when recommending; an
     explained item must be in the catalog. `catalog` only supplies titles. Runs in eval mode.
     """
+    check_explainable(model)
     if len(histories) != len(items):
         raise ValueError(f"{len(histories)} histories but {len(items)} lists of items to explain")
     window = min(processor.max_seq_len, model.config.max_seq_len)
@@ -133,6 +143,7 @@ def similar_items(
 ) -> list[list[SimilarItem]]:
     """The `k` items most similar to each of `parent_asins` (unknown ones raise `UnknownItemError`), most similar
     first. `catalog` supplies the precomputed item vectors and titles. Runs in eval mode."""
+    check_explainable(model)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     rows = torch.tensor([processor.item_to_index(a, "the items to find similar items for") for a in parent_asins])
@@ -146,4 +157,12 @@ def similar_items(
     ]
 
 
-__all__ = ["Contribution", "Explanation", "MAX_TOKENS_PER_BATCH", "SimilarItem", "explain_items", "similar_items"]
+__all__ = [
+    "Contribution",
+    "Explanation",
+    "MAX_TOKENS_PER_BATCH",
+    "SimilarItem",
+    "check_explainable",
+    "explain_items",
+    "similar_items",
+]
