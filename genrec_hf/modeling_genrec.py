@@ -54,6 +54,39 @@ class GenRecRecommendations(ModelOutput):
     popularity_fallback: torch.BoolTensor | None = None
 
 
+@dataclass
+class GenRecSimilarItems(ModelOutput):
+    r"""
+    Args:
+        item_indices (`torch.LongTensor` of shape `(num_queries, k)`): the most similar catalog indices to each query
+            item, most similar first (never the query item itself, never padding).
+        scores (`torch.FloatTensor` of shape `(num_queries, k)`): their similarity to the query item.
+    """
+
+    item_indices: torch.LongTensor | None = None
+    scores: torch.FloatTensor | None = None
+
+
+@dataclass
+class GenRecExplanation(ModelOutput):
+    r"""
+    Args:
+        scores (`torch.FloatTensor` of shape `(batch_size, num_explained)`): the score of each explained item for the
+            whole history, the score `recommend` ranks it by (training popularity for an empty history).
+        contributions (`torch.FloatTensor` of shape `(batch_size, num_explained, sequence_length)`): how much each
+            history position adds to that score: the score minus the score of the history without that position
+            (its later items moved up one slot). Padding positions are 0. In a one-item history the item's
+            contribution is the whole score, since no history is left to score without it.
+        content_share (`torch.FloatTensor` of shape `(batch_size, num_explained)`): the share of each explained
+            item's vector that comes from its content rather than its ID embedding, `|content part| / (|content
+            part| + |ID part|)`: 1 for content-only fusion and for items without a trained ID, 0 for ID-only fusion.
+    """
+
+    scores: torch.FloatTensor | None = None
+    contributions: torch.FloatTensor | None = None
+    content_share: torch.FloatTensor | None = None
+
+
 class GenRecItemTower(nn.Module):
     """Embeds catalog items: projected content features and learned ID vectors, fused by `config.fusion`.
 
@@ -89,6 +122,30 @@ class GenRecItemTower(nn.Module):
             vectors = vectors + self.image_proj(image_features) * image_mask.unsqueeze(-1).to(image_features.dtype)
         return self.content_norm(vectors)
 
+    def components(
+        self,
+        item_indices: torch.LongTensor,
+        text_features: torch.Tensor,
+        image_features: torch.Tensor,
+        image_mask: torch.Tensor,
+        id_known: torch.Tensor,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The content part and the ID part of the fused item vectors (`None` for a part the fusion lacks); `forward`
+        returns their sum. With the gate they are `gate * content` and `(1 - gate) * id_vector`."""
+        if self.id_embeddings is not None and self.training and self.id_dropout > 0:
+            id_known = id_known & (torch.rand(id_known.shape, device=id_known.device) >= self.id_dropout)
+        if self.fusion == "content":
+            return self.content_vectors(text_features, image_features, image_mask), None
+        known = id_known.unsqueeze(-1).to(self.id_embeddings.weight.dtype)
+        id_vectors = self.id_embeddings(torch.where(id_known, item_indices, 0)) * known
+        if self.fusion == "id":
+            return None, id_vectors
+        content = self.content_vectors(text_features, image_features, image_mask)
+        if self.fusion == "sum":
+            return content, id_vectors
+        gate = torch.sigmoid(self.gate(torch.cat([content, id_vectors, known], dim=-1)))
+        return gate * content, (1.0 - gate) * id_vectors
+
     def forward(
         self,
         item_indices: torch.LongTensor,
@@ -97,19 +154,10 @@ class GenRecItemTower(nn.Module):
         image_mask: torch.Tensor,
         id_known: torch.Tensor,
     ) -> torch.Tensor:
-        if self.id_embeddings is not None and self.training and self.id_dropout > 0:
-            id_known = id_known & (torch.rand(id_known.shape, device=id_known.device) >= self.id_dropout)
-        if self.fusion == "content":
-            return self.content_vectors(text_features, image_features, image_mask)
-        known = id_known.unsqueeze(-1).to(self.id_embeddings.weight.dtype)
-        id_vectors = self.id_embeddings(torch.where(id_known, item_indices, 0)) * known
-        if self.fusion == "id":
-            return id_vectors
-        content = self.content_vectors(text_features, image_features, image_mask)
-        if self.fusion == "sum":
-            return content + id_vectors
-        gate = torch.sigmoid(self.gate(torch.cat([content, id_vectors, known], dim=-1)))
-        return gate * content + (1.0 - gate) * id_vectors
+        content, ids = self.components(item_indices, text_features, image_features, image_mask, id_known)
+        if content is None or ids is None:
+            return ids if content is None else content
+        return content + ids
 
 
 def eager_attention_forward(
@@ -302,15 +350,18 @@ class GenRecModel(GenRecPreTrainedModel):
         self.config.num_items += count
         return torch.arange(first_new, first_new + count, device=self.item_popularity.device)
 
-    def embed_items(self, item_indices: torch.LongTensor) -> torch.Tensor:
-        """Item-tower vectors (not normalised) of catalog indices of any shape."""
-        return self.item_tower(
+    def _item_tower_inputs(self, item_indices: torch.LongTensor) -> tuple[torch.Tensor, ...]:
+        return (
             item_indices,
             self.item_text_features[item_indices],
             self.item_image_features[item_indices],
             self.item_image_mask[item_indices],
             self.item_id_known[item_indices],
         )
+
+    def embed_items(self, item_indices: torch.LongTensor) -> torch.Tensor:
+        """Item-tower vectors (not normalised) of catalog indices of any shape."""
+        return self.item_tower(*self._item_tower_inputs(item_indices))
 
     def catalog_embeddings(self, chunk_size: int = 65536) -> torch.Tensor:
         """Item-tower vectors of every catalog row (row 0, padding, included), shape `(num_items + 1, d)`.
@@ -444,5 +495,74 @@ class GenRecModel(GenRecPreTrainedModel):
         indices, values = top_k(scores, k)
         return GenRecRecommendations(item_indices=indices, scores=values, popularity_fallback=empty)
 
+    # ----------------------------------------------------------------------------------------------------------
+    # Explanations: the contract every head implements (the inference layer relies on it)
+    # ----------------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def similar_items(
+        self, item_indices: torch.LongTensor, k: int = 10, catalog: torch.Tensor | None = None
+    ) -> GenRecSimilarItems:
+        """The `k` catalog items closest to each item of `item_indices` `(num_queries,)`, by cosine similarity of
+        their item-tower vectors (the space histories are embedded in); items added with `add_items` included.
+        `k` is capped at the other items. `catalog` may pass precomputed `catalog_embeddings()`."""
+        catalog = F.normalize((self.catalog_embeddings() if catalog is None else catalog).float(), dim=-1)
+        queries = item_indices.to(catalog.device)[:, None]
+        scores = exclude_history(catalog_scores(catalog[queries[:, 0]], catalog), queries, torch.ones_like(queries))
+        indices, values = top_k(scores, min(k, len(catalog) - 2))  # neither padding nor the item itself
+        return GenRecSimilarItems(item_indices=indices, scores=values)
 
-__all__ = ["GenRecModel", "GenRecPreTrainedModel", "GenRecOutput", "GenRecRecommendations"]
+    @torch.no_grad()
+    def content_share(self, item_indices: torch.LongTensor) -> torch.Tensor:
+        """Share of each item's fused vector that comes from its content, `|content| / (|content| + |ID|)` of the two
+        parts the item tower sums (`GenRecItemTower.components`); same shape as `item_indices`."""
+        parts = self.item_tower.components(*self._item_tower_inputs(item_indices))
+        content_norm, id_norm = (
+            part.float().norm(dim=-1) if part is not None else torch.zeros(item_indices.shape, device=self.device)
+            for part in parts
+        )
+        return content_norm / (content_norm + id_norm).clamp(min=torch.finfo(torch.float32).tiny)
+
+    @torch.no_grad()
+    def explain(
+        self,
+        item_ids: torch.LongTensor,
+        item_indices: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> GenRecExplanation:
+        """Why each history scores `item_indices` `(batch_size, num_explained)` (or `(batch_size,)`) as it does:
+        leave-one-out contributions of every history position, computed in one batch (each history with each of
+        its positions removed), and the content share of each explained item. See [`GenRecExplanation`]."""
+        if attention_mask is None:
+            attention_mask = item_ids != self.config.pad_item_id
+        mask = attention_mask.bool()
+        item_indices = item_indices[:, None] if item_indices.dim() == 1 else item_indices
+        batch, length = item_ids.shape
+        # Variant j of a history drops position j: slot t reads slot t (t < j) or t + 1 (t >= j), the last slot padding.
+        slots = torch.arange(length, device=item_ids.device)
+        source = slots[None, :] + (slots[None, :] >= slots[:, None]).long()
+        padded_ids = F.pad(item_ids, (0, 1), value=self.config.pad_item_id)
+        padded_mask = F.pad(mask, (0, 1), value=False)
+        histories = torch.cat([item_ids[:, None], padded_ids[:, source]], dim=1).flatten(0, 1)
+        masks = torch.cat([mask[:, None], padded_mask[:, source]], dim=1).flatten(0, 1)
+        _, last = self.encode_histories(histories, masks)
+        vectors = self.embed_items(item_indices)
+        scores = torch.einsum("bvd,bmd->bmv", last.view(batch, length + 1, -1), vectors).float()
+        full = scores[..., 0]
+        contributions = full[..., None] - scores[..., 1:]
+        single = (mask.sum(dim=1) == 1)[:, None, None]
+        contributions = torch.where(single, full[..., None], contributions).masked_fill(~mask[:, None, :], 0.0)
+        empty = ~mask.any(dim=1)
+        full[empty] = popularity_scores(self.item_popularity)[item_indices[empty]]
+        return GenRecExplanation(
+            scores=full, contributions=contributions, content_share=self.content_share(item_indices)
+        )
+
+
+__all__ = [
+    "GenRecExplanation",
+    "GenRecModel",
+    "GenRecOutput",
+    "GenRecPreTrainedModel",
+    "GenRecRecommendations",
+    "GenRecSimilarItems",
+]

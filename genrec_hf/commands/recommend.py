@@ -8,9 +8,12 @@ Output (`--output`): JSON lines, exactly one record per input line, in input ord
 `{"line", "user_id", "recommendations": [{"parent_asin", "score", "title"}, ...], "unknown_items",
 "popularity_fallback", "truncated", "warnings", "error"}`. `unknown_items` were not in the catalog and were left out
 of the history; `popularity_fallback` is true when no known item remained (the scores are then training counts);
-`truncated` counts the oldest items left out of a history longer than the model's maximum. A line that cannot be
-read (malformed JSON, no `history` list, bad encoding...) gets `"error": "<reason>"` with empty recommendations, and
-the other lines are still served.
+`truncated` counts the oldest items left out of a history longer than the model's maximum. With `--explain`, each
+recommendation adds `"because": "because of <title> and <title>"` (the history items that raise its score most;
+null when none does) and `"explanation": {"content_share", "contributions": [{"parent_asin", "title",
+"contribution"}, ...]}`, one contribution per history item the model saw: the score minus the score without it.
+A line that cannot be read (malformed JSON, no `history` list, bad encoding...) gets `"error": "<reason>"` with empty
+recommendations, and the other lines are still served.
 
 Exit status: 0 when every line was served (warnings included), 1 when at least one line got an error record, 2 when
 nothing could be served (bad arguments, unreadable model or history file).
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from .._atomic import atomic_path
 from ..inference.catalog import ItemCatalog
+from ..inference.explain import check_explainable, explain_items
 from ..inference.recommender import recommend_for_histories
 from ._cli import CommandParser, check_paths
 from ._inference import EXIT_FAILED, EXIT_LINE_ERRORS, EXIT_OK, load_model_and_processor, setup_logging
@@ -44,6 +48,10 @@ class RecommendArguments:
     k: int = field(default=10, metadata={"help": "Recommendations per user."})
     exclude_seen: bool = field(default=True, metadata={"help": "Leave the user's history items out of the ranking."})
     use_faiss: bool = field(default=True, metadata={"help": "Search the saved FAISS index when there is one."})
+    explain: bool = field(
+        default=False,
+        metadata={"help": "Add why each item is recommended: 'because of <title>' and each history item's share."},
+    )
     batch_size: int = field(default=256, metadata={"help": "Users scored together."})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
 
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model, processor = load_model_and_processor(args.model, args.device)
         catalog = ItemCatalog.for_model(model, processor, args.model, args.use_faiss)
+        if args.explain:
+            check_explainable(model)
         lines = _read_lines(args.history)
         first = next(lines, None)  # opens the file now, so a missing file fails before any output is written
     except (OSError, ValueError) as error:
@@ -143,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
     def serve(histories):
-        return recommend_for_histories(model, processor, histories, args.k, args.exclude_seen, catalog)
+        results = recommend_for_histories(model, processor, histories, args.k, args.exclude_seen, catalog)
+        if args.explain:
+            items = [result.parent_asins for result in results]
+            for result, explanations in zip(results, explain_items(model, processor, histories, items, catalog)):
+                result.explanations = explanations
+        return results
 
     counts = {"lines": 0, "errors": 0, "unknown": 0, "popularity_fallback": 0, "truncated": 0}
     output = Path(args.output)

@@ -1,5 +1,5 @@
 """Inference layer: the item catalog of a trained model, its FAISS index and resumable build, new items without
-retraining, recommendations for any history, the pipeline.
+retraining, recommendations for any history, their explanations and similar items, the pipeline.
 
 Names load with their module on first use, so registering the pipeline (`import genrec_hf`) does not pull in the
 catalog build and its data-reading dependencies.
@@ -12,6 +12,9 @@ _EXPORTS = {
     "CatalogBuildResult": "build",
     "build_catalog": "build",
     "ItemCatalog": "catalog",
+    "Explanation": "explain",
+    "explain_items": "explain",
+    "similar_items": "explain",
     "build_faiss_index": "faiss_index",
     "faiss_recall_at_k": "faiss_index",
     "add_items_to_catalog": "items",

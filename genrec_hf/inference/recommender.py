@@ -7,7 +7,7 @@
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -16,6 +16,7 @@ from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
 from .catalog import ItemCatalog, RecommenderModel, eval_mode
+from .explain import Explanation
 
 # Largest score matrix (histories x catalog rows) one batch may hold: 2^26 float32 values, 256 MiB.
 MAX_SCORES_PER_BATCH = 1 << 26
@@ -32,6 +33,7 @@ class Recommendation:
     popularity_fallback: bool = False
     truncated: int = 0
     shortfall: int = 0
+    explanations: list[Explanation] | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -50,11 +52,19 @@ class Recommendation:
         return notes
 
     def to_dict(self) -> dict:
+        """The record; with `explanations`, each recommendation adds `because` ("because of <title>") and its
+        `explanation` (`content_share`, per-history-item `contributions`)."""
+        recommendations = [
+            {"parent_asin": a, "score": s, "title": t} for a, s, t in zip(self.parent_asins, self.scores, self.titles)
+        ]
+        for record, explanation in zip(recommendations, self.explanations or ()):
+            record["because"] = explanation.because()
+            record["explanation"] = {
+                "content_share": explanation.content_share,
+                "contributions": [asdict(c) for c in explanation.contributions],
+            }
         return {
-            "recommendations": [
-                {"parent_asin": a, "score": s, "title": t}
-                for a, s, t in zip(self.parent_asins, self.scores, self.titles)
-            ],
+            "recommendations": recommendations,
             "unknown_items": self.unknown_items,
             "popularity_fallback": self.popularity_fallback,
             "truncated": self.truncated,
@@ -74,8 +84,12 @@ def rank_items(
     `catalog.index` is set, through FAISS; a generative model generates them (at least `k` beams). Rows that could not
     be filled (excluded items) score `-inf`."""
     if isinstance(model, GenRecForSemanticIDGeneration):
-        num_beams = max(model.config.num_beams, min(k, model.config.num_items))
-        return model.recommend(item_ids, attention_mask, k=k, exclude_seen=exclude_seen, num_beams=num_beams)
+        # history items found among the beams are dropped: ask for that many more beams
+        wanted = k + (int(attention_mask.sum(dim=1).max()) if exclude_seen else 0)
+        num_beams = max(model.config.num_beams, min(wanted, model.config.num_items))
+        return model.recommend(
+            item_ids, attention_mask, k=min(k, num_beams), exclude_seen=exclude_seen, num_beams=num_beams
+        )
     if catalog is None or catalog.index is None:
         vectors = None if catalog is None else catalog.embeddings.to(model.device)
         return model.recommend(item_ids, attention_mask, k=k, exclude_seen=exclude_seen, catalog=vectors)
