@@ -15,7 +15,14 @@ from transformers.utils import ModelOutput
 
 from .configuration_genrec import GenRecConfig
 from .losses_genrec import full_catalog_info_nce, gather_across_processes, sampled_info_nce, sampling_log_q
-from .ranking import catalog_scores, exclude_history, popularity_scores, top_k
+from .ranking import (
+    catalog_scores,
+    exclude_history,
+    leave_one_out_contributions,
+    leave_one_out_histories,
+    popularity_scores,
+    top_k,
+)
 
 
 @dataclass
@@ -537,20 +544,12 @@ class GenRecModel(GenRecPreTrainedModel):
         mask = attention_mask.bool()
         item_indices = item_indices[:, None] if item_indices.dim() == 1 else item_indices
         batch, length = item_ids.shape
-        # Variant j of a history drops position j: slot t reads slot t (t < j) or t + 1 (t >= j), the last slot padding.
-        slots = torch.arange(length, device=item_ids.device)
-        source = slots[None, :] + (slots[None, :] >= slots[:, None]).long()
-        padded_ids = F.pad(item_ids, (0, 1), value=self.config.pad_item_id)
-        padded_mask = F.pad(mask, (0, 1), value=False)
-        histories = torch.cat([item_ids[:, None], padded_ids[:, source]], dim=1).flatten(0, 1)
-        masks = torch.cat([mask[:, None], padded_mask[:, source]], dim=1).flatten(0, 1)
+        histories, masks = leave_one_out_histories(item_ids, mask)
         _, last = self.encode_histories(histories, masks)
         vectors = self.embed_items(item_indices)
         scores = torch.einsum("bvd,bmd->bmv", last.view(batch, length + 1, -1), vectors).float()
+        contributions = leave_one_out_contributions(scores, mask)
         full = scores[..., 0]
-        contributions = full[..., None] - scores[..., 1:]
-        single = (mask.sum(dim=1) == 1)[:, None, None]
-        contributions = torch.where(single, full[..., None], contributions).masked_fill(~mask[:, None, :], 0.0)
         empty = ~mask.any(dim=1)
         full[empty] = popularity_scores(self.item_popularity)[item_indices[empty]]
         return GenRecExplanation(

@@ -36,6 +36,39 @@ def catalog_rows_scores(rows: torch.LongTensor, scores: torch.Tensor, num_rows: 
     return full
 
 
+def leave_one_out_histories(
+    item_ids: torch.LongTensor, attention_mask: torch.Tensor
+) -> tuple[torch.LongTensor, torch.Tensor]:
+    """Each right-padded history followed by its variants without one position, for leave-one-out explanations.
+
+    Returns `item_ids` and `attention_mask` of shape `(batch * (length + 1), length)`: for every history, first the
+    history itself, then variant `j` that drops position `j` (later items move up one slot, the last slot is padding).
+    """
+    mask = attention_mask.bool()
+    length = item_ids.shape[1]
+    slots = torch.arange(length, device=item_ids.device)
+    source = slots[None, :] + (slots[None, :] >= slots[:, None]).long()  # variant j, slot t -> original slot
+    padded_ids = torch.nn.functional.pad(item_ids, (0, 1), value=PAD_ROW)
+    padded_mask = torch.nn.functional.pad(mask, (0, 1), value=False)
+    histories = torch.cat([item_ids[:, None], padded_ids[:, source]], dim=1).flatten(0, 1)
+    masks = torch.cat([mask[:, None], padded_mask[:, source]], dim=1).flatten(0, 1)
+    return histories, masks
+
+
+def leave_one_out_contributions(scores: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Contributions `(batch, items, length)` of every history position from the scores `(batch, items, length + 1)`
+    of the [`leave_one_out_histories`] (whole history first): the full score minus the score without the position.
+
+    Padding positions contribute 0; in a one-item history the item's contribution is the whole score (no history is
+    left to score without it).
+    """
+    mask = attention_mask.bool()
+    full = scores[..., 0]
+    contributions = full[..., None] - scores[..., 1:]
+    single = (mask.sum(dim=1) == 1)[:, None, None]
+    return torch.where(single, full[..., None], contributions).masked_fill(~mask[:, None, :], 0.0)
+
+
 def popularity_scores(item_counts: torch.Tensor) -> torch.Tensor:
     """Interaction counts per catalog row `(rows,)` as float scores; the padding row is `-inf`."""
     scores = item_counts.float().clone()
@@ -162,6 +195,8 @@ __all__ = [
     "catalog_scores",
     "exclude_history",
     "history_mask",
+    "leave_one_out_contributions",
+    "leave_one_out_histories",
     "popularity_scores",
     "rank_of_targets",
     "ranks_from_embeddings",

@@ -221,11 +221,14 @@ def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path
     recommendations = tmp_path / "out.jsonl"
     code = recommend_main(
         ["--model", str(output), "--history", str(history), "--k", "5", "--output", str(recommendations)]
+        + ["--explain", "true"]
     )
     assert code == 0
     (line,) = recommendations.read_text().splitlines()
-    served = [entry["parent_asin"] for entry in json.loads(line)["recommendations"]]
+    entries = json.loads(line)["recommendations"]
+    served = [entry["parent_asin"] for entry in entries]
     assert len(served) == 5 and not set(served) & set(vocab[1:4]) and set(served) <= set(vocab[1:])
+    assert all(len(entry["explanation"]["contributions"]) == 3 for entry in entries)
 
 
 def test_generative_head_needs_an_item_encoder(tmp_path):
@@ -238,3 +241,29 @@ def test_generative_head_needs_an_item_encoder(tmp_path):
         )
     with pytest.raises(ValueError, match="head"):
         ModelArguments(head="generatve")
+
+
+def test_explain_scores_are_beam_scores_and_contributions_are_exact_leave_one_out_drops():
+    model = random_generative_model()
+    item_ids = right_padded([[5, 9, 2], [7]], 3)
+    rows, beam_scores = model.beam_search_items(item_ids)
+    explanation = model.explain(item_ids, rows[:, :3])
+    assert torch.allclose(explanation.scores, beam_scores[:, :3], atol=1e-4)
+    without_first = model.item_log_probs(right_padded([[9, 2]], 3), rows[:1, :3])
+    drop = explanation.scores[0] - without_first[0]
+    assert torch.allclose(explanation.contributions[0, :, 0], drop, atol=1e-4)
+    assert (explanation.contributions[1, :, 1:] == 0).all()  # padding contributes nothing
+    assert torch.allclose(explanation.contributions[1, :, 0], explanation.scores[1])  # one item: the whole score
+    assert (explanation.content_share == 1).all()
+
+
+def test_similar_items_share_the_longest_code_prefix_first():
+    model = random_generative_model()
+    similar = model.similar_items(torch.tensor([4, 17]), k=5)
+    codes = model.item_codes[:, :2]
+    for query, row in zip((4, 17), similar.item_indices.tolist()):
+        assert query not in row and 0 not in row
+        shared = [int((codes[item] == codes[query]).long().cumprod(0).sum()) for item in row]
+        assert shared == sorted(shared, reverse=True)
+        every = [int((codes[item] == codes[query]).long().cumprod(0).sum()) for item in range(1, 61) if item != query]
+        assert shared[0] == max(every)

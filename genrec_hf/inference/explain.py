@@ -5,10 +5,12 @@ Every head answers both questions with two methods of the model, the contract th
 - `model.explain(item_ids, item_indices, attention_mask)` -> `GenRecExplanation`: the score of each explained item for
   each right-padded history, the contribution of every history position to it (the score minus the score without that
   position), and the share of the item's vector that comes from its content;
-- `model.similar_items(item_indices, k, catalog)` -> `GenRecSimilarItems`: the `k` items closest to each item, scored.
+- `model.similar_items(item_indices, k)` -> `GenRecSimilarItems`: the `k` items closest to each item, scored (the dense
+  head also takes the catalog's precomputed vectors as `catalog`).
 
-The dense head (`GenRecModel`) implements both; histories are read with the serving rules of `recommender`
-(unknown items skipped, the most recent `max_seq_len` items kept).
+Both heads implement both: the dense head (`GenRecModel`) scores by dot products of item vectors, the generative head
+(`GenRecForSemanticIDGeneration`) by `log P(item | history)` and shared semantic-ID prefixes. Histories are read with
+the serving rules of `recommender` (unknown items skipped, the most recent `max_seq_len` items kept).
 """
 
 from collections.abc import Callable, Sequence
@@ -18,7 +20,7 @@ import torch
 
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import GenRecProcessor
-from .catalog import ItemCatalog, eval_mode
+from .catalog import ItemCatalog, RecommenderModel, eval_mode
 
 # Tokens one `explain` call may encode: histories x (1 + history length) variants x history length.
 MAX_TOKENS_PER_BATCH = 1 << 17
@@ -81,7 +83,7 @@ def _titles(catalog: ItemCatalog | None) -> Callable[[int], str | None]:
 
 
 def explain_items(
-    model: GenRecModel,
+    model: RecommenderModel,
     processor: GenRecProcessor,
     histories: Sequence[Sequence[str]],
     items: Sequence[Sequence[str]],
@@ -135,7 +137,7 @@ def explain_items(
 
 
 def similar_items(
-    model: GenRecModel,
+    model: RecommenderModel,
     processor: GenRecProcessor,
     parent_asins: Sequence[str],
     k: int = 10,
@@ -147,9 +149,13 @@ def similar_items(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     rows = torch.tensor([processor.item_to_index(a, "the items to find similar items for") for a in parent_asins])
-    vectors = catalog.embeddings.to(model.device) if catalog is not None else None
+    # the dense head reuses the catalog's precomputed vectors; a generative catalog holds codes the model has itself
+    dense = isinstance(model, GenRecModel) and catalog is not None
     with eval_mode(model):
-        similar = model.similar_items(rows.to(model.device), k=k, catalog=vectors)
+        if dense:
+            similar = model.similar_items(rows.to(model.device), k=k, catalog=catalog.embeddings.to(model.device))
+        else:
+            similar = model.similar_items(rows.to(model.device), k=k)
     title = _titles(catalog)
     return [
         [SimilarItem(processor.index_to_item(row), title(row), score) for row, score in zip(indices, scores)]
