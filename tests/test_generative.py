@@ -267,3 +267,15 @@ def test_similar_items_share_the_longest_code_prefix_first():
         assert shared == sorted(shared, reverse=True)
         every = [int((codes[item] == codes[query]).long().cumprod(0).sum()) for item in range(1, 61) if item != query]
         assert shared[0] == max(every)
+
+
+def test_pipeline_serves_a_generative_model_like_recommend(trained_generative):
+    from transformers import pipeline
+
+    result, output = trained_generative
+    vocab = result.processor.item_vocab
+    recommender = pipeline("next-item-recommendation", model=str(output))
+    served = [entry["parent_asin"] for entry in recommender(vocab[1:4], k=5)]
+    inputs = result.processor([vocab[1:4]])
+    top = result.model.eval().recommend(inputs["item_ids"], inputs["attention_mask"], k=5).item_indices[0]
+    assert served == [vocab[int(i)] for i in top]
