@@ -183,6 +183,7 @@ EXPECTED_FILES = {
     "model.safetensors",
     "modeling_genrec.py",
     "processing_genrec.py",
+    "pipeline_genrec.py",
     "ranking.py",
     "processor_config.json",
     "tokenizer.json",
