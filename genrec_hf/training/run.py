@@ -58,7 +58,8 @@ class TrainingResult:
     trainer: GenRecTrainer
 
     def save(self, output_dir: str | os.PathLike | None = None) -> Path:
-        """Saves model and processor (`save_pretrained`) and `metrics.json` to `output_dir` (default: the run's).
+        """Saves model and processor (`save_pretrained`) and `metrics.json` to `output_dir` (default: the run's);
+        with `push_to_hub` in the training arguments, then publishes that folder (`GenRecTrainer.publish_folder`).
 
         Call it on every process: the Trainer gathers sharded weights, and only the main process writes.
         """
@@ -68,11 +69,13 @@ class TrainingResult:
         if self.trainer.is_world_process_zero():
             staging_folder(output_dir)
         self.trainer.accelerator.wait_for_everyone()
-        self.trainer.save_model(str(staging))
+        self.trainer.save_model(str(staging), _internal_call=True)  # not the stock push: the folder is not complete
         self.trainer.accelerator.wait_for_everyone()
         if self.trainer.is_world_process_zero():
             self.report.save(staging)
             commit_staged(output_dir)
+            if self.trainer.args.push_to_hub:
+                self.trainer.publish_folder(output_dir)
         return output_dir
 
 
@@ -138,6 +141,7 @@ def item_content(
         reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
         return GenRecProcessor.without_content(vocab, max_seq_len), features, reference
     encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
+    encoder.model.to(training_args.device)  # this process's accelerator (`accelerate launch`, torchrun) or the CPU
     processor = encoder.build_processor(vocab, max_seq_len=max_seq_len)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
     with training_args.main_process_first(desc="item features"):
@@ -169,8 +173,11 @@ def train(
         training_args: a `TrainingArguments` used as it is, or a dict of overrides of `TRAINING_DEFAULTS`.
 
     Returns:
-        A [`TrainingResult`]; `result.save()` writes the model folder with its `metrics.json`. Nothing is pushed:
-        publish with `genrec_hf.hub.publish`.
+        A [`TrainingResult`]; `result.save()` writes the model folder with its `metrics.json`. The test metrics are
+        logged to the `report_to` trackers and saved with `trainer.save_metrics("test", ...)`. With `push_to_hub`,
+        checkpoints are published as `hub_strategy` asks and `result.save()` publishes the final folder, each push
+        through `genrec_hf.hub.publish` (remote code, processor and card in every commit); `hub_token` is used for
+        the pushes and kept out of the checkpoints.
     """
     if isinstance(data, (str, os.PathLike)):
         data = DataArguments(data_dir=str(data))
@@ -182,14 +189,8 @@ def train(
         raise ValueError(f"output_dir {output_dir} differs from training_args.output_dir {training_args.output_dir}")
     if training_args.remove_unused_columns:
         raise ValueError("remove_unused_columns must stay False: the collator reads item_ids and target_id")
-    if training_args.push_to_hub:
-        raise ValueError(
-            "push_to_hub would push checkpoints without the remote code; publish with genrec_hf.hub.publish"
-        )
-    if training_args.hub_token:
-        # The Trainer pickles its arguments into every checkpoint (training_args.bin): a token must not go there.
-        logger.warning("hub_token is not kept in the training arguments; publish with a token from the environment")
-        training_args.hub_token = None
+    # The Trainer pickles its arguments into every checkpoint (training_args.bin): the token goes to the Trainer only.
+    hub_token, training_args.hub_token = training_args.hub_token, None
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     resume_from = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
@@ -234,9 +235,13 @@ def train(
         callbacks=[TrainingCurvesCallback()],
         exclude_history=eval_args.exclude_history,
         bootstrap_samples=eval_args.bootstrap_samples,
+        hub_token=hub_token,
     )
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     report = trainer.evaluation_report(valid, test, counts)
+    test_metrics = {f"test_{name}": estimate.value for name, estimate in report.test.items()}
+    trainer.log(dict(test_metrics))  # to the `report_to` trackers (log adds the epoch to the dict it is given)
+    trainer.save_metrics("test", test_metrics)  # test_results.json and all_results.json in output_dir
     report = dataclasses.replace(
         report,
         model=model_summary(genrec),
