@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_distributed import ID_ONLY, tiny_data  # noqa: F401  (the fixture: 150 synthetic users, 60 items, prepared)
+from test_distributed import tiny_data  # noqa: F401  (the fixture: 150 synthetic users, 60 items, prepared)
 from test_hub import HubRecorder
 
 from genrec_hf import GenRecConfig, GenRecModel
@@ -85,7 +85,6 @@ def test_model_arguments_default_to_the_config_defaults():
     assert GenRecConfig(**{**kwargs, "hidden_size": 32}).intermediate_size == 128
 
 
-QUIET = {"use_cpu": True, "dataloader_pin_memory": False, "disable_tqdm": True, "bootstrap_samples": 20}
 REMOTE_CODE = {"configuration_genrec.py", "modeling_genrec.py", "processing_genrec.py", "pipeline_genrec.py"}
 
 
@@ -99,10 +98,10 @@ def assert_publishable(folder: Path) -> None:
 
 @pytest.mark.parametrize("strategy", ["every_save", "checkpoint"])
 def test_push_to_hub_from_python_publishes_every_push_with_its_remote_code(
-    tiny_data,
+    tiny_data,  # noqa: F811
     tmp_path,
     monkeypatch,
-    strategy,  # noqa: F811
+    strategy,
 ):
     hub = HubRecorder(monkeypatch, tmp_path / "hub")
     (tmp_path / "hub").mkdir()
