@@ -15,6 +15,7 @@ and `torchrun`: the Trainer builds the one `Accelerator`.
 """
 
 import dataclasses
+import importlib.metadata
 import logging
 import os
 from collections.abc import Mapping
@@ -252,9 +253,40 @@ def train(
             train_runtime_s=train_output.metrics.get("train_runtime"),
             seed=training_args.seed,
             best_checkpoint=trainer.state.best_model_checkpoint,
+            hyperparameters=training_hyperparameters(training_args),
+            framework_versions=framework_versions(),
         ),
     )
     return TrainingResult(trainer.model, processor, report, trainer)
+
+
+def training_hyperparameters(args: TrainingArguments) -> dict[str, Any]:
+    """The optimisation settings of a run, as the model card lists them (the model's own sizes are in its config,
+    the seed in the `TrainingSummary`)."""
+    return {
+        "learning_rate": args.learning_rate,
+        "train_batch_size": args.per_device_train_batch_size,
+        "eval_batch_size": args.per_device_eval_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "num_processes": args.world_size,
+        "total_train_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        "optimizer": str(getattr(args.optim, "value", args.optim)),
+        "weight_decay": args.weight_decay,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "warmup_steps": args.warmup_steps,
+        "num_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps,
+        "max_grad_norm": args.max_grad_norm,
+        "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
+    }
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of genrec_hf and the libraries that train and serve it."""
+    from .. import __version__
+
+    libraries = ("transformers", "torch", "datasets", "accelerate", "huggingface_hub", "safetensors")
+    return {"genrec_hf": __version__, **{name: importlib.metadata.version(name) for name in libraries}}
 
 
 def validation_subset(valid: Dataset, max_eval_samples: int | None, seed: int) -> Dataset:
