@@ -119,11 +119,7 @@ class GenRecRecommendationPipeline(Pipeline):
         titles = self.titles()
         results = []
         for i, history in enumerate(indexed):
-            kept = [
-                (row, score)
-                for row, score in zip(ranked.item_indices[i].tolist(), ranked.scores[i].tolist())
-                if score != float("-inf") and not (exclude_seen and row in seen[i])
-            ][:k]
+            kept = top_items(ranked, i, seen[i] if exclude_seen else set(), k)
             asins = [self.processor.item_vocab[row] for row, _ in kept]
             results.append(
                 {
@@ -176,6 +172,13 @@ def recommend(model, item_ids: torch.LongTensor, attention_mask: torch.Tensor, k
         )
 
 
+def top_items(ranked, i: int, excluded: set[int], k: int) -> list[tuple[int, float]]:
+    """The best `k` `(row, score)` of history `i` in `ranked` (`GenRecRecommendations`): filled places only (score
+    above `-inf`), rows of `excluded` left out."""
+    rows, scores = ranked.item_indices[i].tolist(), ranked.scores[i].tolist()
+    return [(row, score) for row, score in zip(rows, scores) if score != float("-inf") and row not in excluded][:k]
+
+
 def is_history(value) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(item, (str, Mapping)) for item in value)
 
@@ -195,4 +198,4 @@ def __getattr__(name: str):
     return NextItemRecommendationPipeline
 
 
-__all__ = ["GenRecRecommendationPipeline", "TASK", "recommend"]
+__all__ = ["GenRecRecommendationPipeline", "TASK", "recommend", "top_items"]

@@ -13,7 +13,7 @@ import torch
 
 from ..modeling_genrec import GenRecRecommendations
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
-from ..pipeline_genrec import recommend
+from ..pipeline_genrec import recommend, top_items
 from ..processing_genrec import GenRecProcessor
 from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
 from .catalog import ItemCatalog, RecommenderModel, eval_mode
@@ -151,11 +151,7 @@ def recommend_for_histories(
                 catalog,
             )
         for i, result in enumerate(partial):
-            kept = [
-                (row, score)
-                for row, score in zip(ranked.item_indices[i].tolist(), ranked.scores[i].tolist())
-                if score != float("-inf") and not (exclude_seen and row in seen[i])
-            ][:k]
+            kept = top_items(ranked, i, seen[i] if exclude_seen else set(), k)
             result.parent_asins = [catalog.parent_asins[row] for row, _ in kept]
             result.scores = [score for _, score in kept]
             result.titles = [catalog.title(row) for row, _ in kept]
