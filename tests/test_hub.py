@@ -70,7 +70,15 @@ def fake_metrics() -> dict:
         "test_warm": {"count": 200, **section(0.31, ci=True)},
         "test_cold": {"count": 53, **section(0.051, ci=True)},
         "popularity": {"valid": section(0.013, ci=False), "test": section(0.017, ci=True)},
-        "training": {"epochs": 2, "global_step": 6, "train_runtime_s": 1.5, "seed": 42, "best_checkpoint": None},
+        "training": {
+            "epochs": 2,
+            "global_step": 6,
+            "train_runtime_s": 1.5,
+            "seed": 42,
+            "best_checkpoint": None,
+            "hyperparameters": {"learning_rate": 0.00037, "total_train_batch_size": 96, "optimizer": "adamw_torch"},
+            "framework_versions": {"genrec_hf": "0.1.0", "transformers": "5.24.0", "torch": "2.13.0"},
+        },
     }
 
 
@@ -183,6 +191,7 @@ EXPECTED_FILES = {
     "model.safetensors",
     "modeling_genrec.py",
     "processing_genrec.py",
+    "pipeline_genrec.py",
     "ranking.py",
     "processor_config.json",
     "tokenizer.json",
@@ -363,6 +372,8 @@ def test_every_number_in_the_card_prose_comes_from_config_or_metrics(tiny_model,
         )
     }
     allowed |= {"1", str(metrics["test_warm"]["count"] + metrics["test_cold"]["count"])}  # "1 / rank", test users
+    for version in metrics["training"]["framework_versions"].values():  # "5.24.0" reads as 5.24 and .0
+        allowed |= set(re.findall(r"\d+(?:\.\d+)?", version))
     numbers = set(re.findall(r"(?<![\w@.])-?\d+(?:\.\d+)?", body))
     assert numbers <= allowed, numbers - allowed
 
@@ -531,6 +542,30 @@ def test_publish_to_the_real_hub(monkeypatch, tmp_path, tiny_model, tiny_process
         assert recommend_json(model, processor) == recommend_json(tiny_model, tiny_processor)
     finally:
         api.delete_repo(repo_id, missing_ok=True)
+
+
+def test_card_lists_training_hyperparameters_framework_versions_and_citations(tiny_model, tiny_processor):
+    card = str(build_model_card(tiny_model, tiny_processor, fake_metrics()))
+    hyperparameters = card.split("### Training hyper-parameters", 1)[1].split("###", 1)[0]
+    assert "| learning rate | 0.00037 |" in hyperparameters and "| total train batch size | 96 |" in hyperparameters
+    assert "| optimizer | adamw_torch |" in hyperparameters
+    versions = card.split("### Framework versions", 1)[1].split("##", 1)[0]
+    assert [line for line in versions.splitlines() if line] == [
+        "- genrec_hf 0.1.0",
+        "- transformers 5.24.0",
+        "- torch 2.13.0",
+    ]
+    citation = card.split("## Citation", 1)[1]
+    assert "@software{genrec_hf" in citation and "version 0.1.0" in citation  # the installed version
+    assert "Self-Attentive Sequential Recommendation" in citation and "hou2024bridging" not in citation
+    metrics = fake_metrics()
+    metrics["data"]["stats"]["hub_datasets"] = ["datasets/McAuley-Lab/Amazon-Reviews-2023"]
+    assert "Bridging Language and Items for Retrieval and Recommendation" in str(
+        build_model_card(tiny_model, tiny_processor, metrics)
+    )
+    del metrics["training"]["hyperparameters"], metrics["training"]["framework_versions"]  # an older metrics.json
+    older = str(build_model_card(tiny_model, tiny_processor, metrics))
+    assert "### Training hyper-parameters" not in older and "### Framework versions" not in older
 
 
 def test_card_names_the_hub_dataset_the_data_came_from(tiny_model, tiny_processor):

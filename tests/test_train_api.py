@@ -1,5 +1,12 @@
 """`genrec_hf.training.train` from Python: the same model and `EvaluationReport` as `scripts/train.py` for the same
-arguments and seed, and `ModelArguments` defaults that are `GenRecConfig`'s."""
+arguments and seed, `ModelArguments` defaults that are `GenRecConfig`'s, and the Trainer conventions: pushes
+(`push_to_hub`, `hub_strategy`) through `publish` with the remote code in every commit, test metrics in the
+`report_to` trackers and in `save_metrics`' files.
+
+The pushes are recorded by `test_hub.HubRecorder` (huggingface_hub's `create_repo` / `upload_folder` replaced by
+recorders that keep a copy of each uploaded folder): the local Hub stand-in answers downloads only, and faking the
+commit API (preupload, LFS/xet negotiation) would test an imitation of the protocol rather than our code.
+"""
 
 import json
 from pathlib import Path
@@ -7,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_distributed import tiny_data  # noqa: F401  (the fixture: 150 synthetic users, 60 items, prepared)
+from test_hub import HubRecorder
 
 from genrec_hf import GenRecConfig, GenRecModel
 from genrec_hf.commands.train import main as train_main
@@ -61,8 +69,6 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
 def test_train_refuses_settings_that_break_the_run(tiny_data, tmp_path):  # noqa: F811
     with pytest.raises(ValueError, match="remove_unused_columns"):
         train(tiny_data, tmp_path, training_args={"remove_unused_columns": True})
-    with pytest.raises(ValueError, match="publish"):
-        train(tiny_data, tmp_path, training_args={"push_to_hub": True})
     with pytest.raises(ValueError, match="output_dir"):
         train(tiny_data)
 
@@ -77,3 +83,76 @@ def test_model_arguments_default_to_the_config_defaults():
     # values the config derives (intermediate_size = 4 x hidden_size) stay derived, so they follow --hidden_size
     assert GenRecConfig(**kwargs).to_dict() == config.to_dict()
     assert GenRecConfig(**{**kwargs, "hidden_size": 32}).intermediate_size == 128
+
+
+REMOTE_CODE = {"configuration_genrec.py", "modeling_genrec.py", "processing_genrec.py", "pipeline_genrec.py"}
+
+
+def assert_publishable(folder: Path) -> None:
+    """A folder as `publish` uploads it: remote code, `auto_map`, `custom_pipelines`, processor and card."""
+    names = {p.name for p in folder.iterdir()}
+    assert REMOTE_CODE | {"config.json", "model.safetensors", "processor_config.json", "README.md"} <= names, names
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_genrec.GenRecModel" and "custom_pipelines" in config
+
+
+@pytest.mark.parametrize("strategy", ["every_save", "checkpoint"])
+def test_push_to_hub_from_python_publishes_every_push_with_its_remote_code(
+    tiny_data,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    strategy,
+):
+    hub = HubRecorder(monkeypatch, tmp_path / "hub")
+    (tmp_path / "hub").mkdir()
+    result = train(
+        tiny_data,
+        tmp_path / "run",
+        model=ModelArguments(item_encoder="none", fusion="id", hidden_size=16, max_seq_len=10),
+        evaluation={"bootstrap_samples": 20},
+        training_args={
+            "max_steps": 2, "save_strategy": "steps", "save_steps": 1, "eval_strategy": "no",
+            "load_best_model_at_end": False, "use_cpu": True, "dataloader_pin_memory": False, "disable_tqdm": True,
+            "push_to_hub": True, "hub_model_id": "me/genrec-run", "hub_strategy": strategy, "hub_token": "hf_SeCrEt",
+        },
+    )  # fmt: skip
+    uploads = list(zip([kw for name, kw in hub.calls if name == "upload_folder"], hub.uploads))
+    published = [(kw, folder) for kw, folder in uploads if "path_in_repo" not in kw]
+    raw = [kw for kw, _ in uploads if "path_in_repo" in kw]  # the checkpoint folder itself, to resume from
+    assert [kw["commit_message"] for kw, _ in published] == [
+        "Training in progress, step 1",
+        "Training in progress, step 2",
+    ]
+    assert [kw["path_in_repo"] for kw in raw] == (["last-checkpoint"] * 2 if strategy == "checkpoint" else [])
+    for _, folder in published:
+        assert_publishable(folder)
+
+    result.save()  # the end-of-training push, with the run's metrics
+    final = hub.uploads[-1]
+    assert hub.calls[-1][1]["commit_message"] == "End of training" and hub.calls[-1][1]["repo_id"] == "me/genrec-run"
+    assert_publishable(final)
+    assert json.loads((final / "metrics.json").read_text())["test"] == result.report.to_dict()["test"]
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file() and b"hf_SeCrEt" in p.read_bytes()]
+
+
+def test_test_metrics_reach_the_trackers_and_save_metrics(tiny_data, tmp_path):  # noqa: F811
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    result = train(
+        tiny_data,
+        tmp_path,
+        model=ModelArguments(item_encoder="none", fusion="id", hidden_size=16, max_seq_len=10),
+        evaluation={"bootstrap_samples": 20},
+        training_args={
+            "max_steps": 2, "eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False,
+            "use_cpu": True, "dataloader_pin_memory": False, "disable_tqdm": True, "report_to": "tensorboard",
+        },
+    )  # fmt: skip
+    expected = {f"test_{name}": estimate.value for name, estimate in result.report.test.items()}
+    assert json.loads((tmp_path / "test_results.json").read_text()) == expected
+    assert json.loads((tmp_path / "all_results.json").read_text()).items() >= expected.items()
+    logged = {}
+    for events in tmp_path.rglob("events.out.tfevents.*"):
+        accumulator = event_accumulator.EventAccumulator(str(events.parent))
+        accumulator.Reload()
+        logged.update({tag: accumulator.Scalars(tag)[-1].value for tag in accumulator.Tags()["scalars"]})
+    assert {tag: logged.get(tag.replace("test_", "test/", 1)) for tag in expected} == pytest.approx(expected)

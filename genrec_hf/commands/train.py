@@ -1,7 +1,8 @@
 """`genrec-train` / `scripts/train.py`: prepared data (or raw files) -> trained, evaluated, saved GenRec model.
 
 Writes the model folder (`save_pretrained` model and processor), `metrics.json`, `training_curves.png` and the model
-card (`README.md`), prints the test summary, and with `--push_to_hub` publishes the folder in one commit. Runs the
+card (`README.md`), prints the test summary, and with `--push_to_hub` publishes the checkpoints as `--hub_strategy`
+asks and the finished folder, each in one commit through `genrec_hf.hub.publish` (see `GenRecTrainer`). Runs the
 same with `python`, `accelerate launch` and `torchrun`.
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..hub import build_model_card, publish
+from ..hub import build_model_card
 from ..training import (
     TRAINING_DEFAULTS,
     DataArguments,
@@ -56,12 +57,6 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING, stream=sys.stdout)
     passive = training_args.log_level == "passive" and training_args.should_log  # the default: progress notes
     logging.getLogger("genrec_hf").setLevel(logging.INFO if passive else training_args.get_process_log_level())
-    # The Trainer's pushes upload config and weights without the remote-code files, which leaves a Hub repo that
-    # cannot be loaded; the finished model is published in one commit by `publish()` instead.
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    # The Trainer pickles its arguments into every checkpoint (training_args.bin): the token stays out of them.
-    hub_token, training_args.hub_token = training_args.hub_token, None
-
     try:
         result = train(
             data_args, model=model_args, generative=generative_args, evaluation=eval_args, training_args=training_args
@@ -73,15 +68,6 @@ def main(argv: list[str] | None = None) -> dict:
         card = build_model_card(result.model, result.processor, result.report, repo_id=training_args.hub_model_id)
         card.save(output_dir / "README.md")
         print(result.report.format_summary())
-        if push_to_hub:
-            commit = publish(
-                output_dir,
-                training_args.hub_model_id or output_dir.name,
-                token=hub_token,
-                private=training_args.hub_private_repo,
-                revision=training_args.hub_revision,
-            )
-            print(f"published {commit.commit_url}")
     return result.report.to_dict()
 
 

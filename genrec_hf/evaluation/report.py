@@ -113,13 +113,19 @@ class EvaluationProtocol(_Section):
 
 @dataclass(kw_only=True)
 class TrainingSummary(_Section):
-    """The training run behind the model: schedule length, steps, time, seed and the checkpoint kept."""
+    """The training run behind the model: schedule length, steps, time, seed and the checkpoint kept, with the
+    optimisation hyper-parameters (learning rate, batch sizes, schedule) and the versions of the libraries that ran
+    it (left out of older reports)."""
 
     epochs: float
     global_step: int
     train_runtime_s: float | None
     seed: int
     best_checkpoint: str | None = None
+    hyperparameters: dict[str, Any] | None = None
+    framework_versions: dict[str, str] | None = None
+
+    _left_out_when_none = ("hyperparameters", "framework_versions")
 
 
 @dataclass

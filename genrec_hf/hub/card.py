@@ -9,7 +9,9 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from .. import __version__
 from ..configuration_genrec_generative import GenRecGenerativeConfig
+from ..data.hub_files import AMAZON_REVIEWS_2023
 from ..evaluation.report import (
     BaselineMetrics,
     Estimate,
@@ -141,6 +143,8 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
         if popularity.valid or popularity.test
         else [],
         "training": _pairs(report.training.to_dict(), numbers_only=True) if report.training else [],
+        "hyperparameters": _pairs(report.training.hyperparameters or {}) if report.training else [],
+        "framework_versions": list((report.training.framework_versions or {}).items()) if report.training else [],
     }
 
 
@@ -237,6 +241,8 @@ def build_model_card(
         repo_id=repo_id,
         arch=arch,
         example_history=json.dumps(processor.item_vocab[1:3]),
+        genrec_hf_version=__version__,
+        cites_amazon_reviews_2023=dataset == AMAZON_REVIEWS_2023,
         **_results_context(report),
     )
 

@@ -12,7 +12,7 @@ from ..evaluation.report import METRICS_FILE, EvaluationReport, ReportSource, as
 from ..modeling_genrec import GenRecModel
 from ..processing_genrec import GenRecProcessor
 from .card import build_model_card
-from .remote_code import remote_code_registered
+from .remote_code import remote_code_registered, save_pipeline_code
 
 # Files beside a trained model that go to the Hub with it: the training curves (scripts/train.py) and the
 # precomputed item catalog (genrec_hf.inference.catalog: fused item vectors, their metadata, an optional FAISS index).
@@ -35,9 +35,9 @@ def save_for_hub(
     The folder holds config.json (with `auto_map`), model.safetensors (weights and the item catalog: content
     features, known-ID flags, training popularity), the processor files (item vocabulary, encoder tokenizer and image
     processor, with `auto_map`), `configuration_genrec.py`, `modeling_genrec.py`, `processing_genrec.py` and their
-    flat siblings, README.md (`card`, or `build_model_card(..., **card_kwargs)`), metrics.json when `metrics` (an
-    `EvaluationReport` or its `metrics.json`) are given, and a copy of each of `extra_files` (e.g.
-    `training_curves.png`).
+    flat siblings, `pipeline_genrec.py` (named in config.json's `custom_pipelines`), README.md (`card`, or
+    `build_model_card(..., **card_kwargs)`), metrics.json when `metrics` (an `EvaluationReport` or its
+    `metrics.json`) are given, and a copy of each of `extra_files` (e.g. `training_curves.png`).
     """
     processor.check_num_items(model.config.num_items)
     folder = Path(folder)
@@ -45,6 +45,7 @@ def save_for_hub(
     with remote_code_registered(model, processor):
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
+    save_pipeline_code(folder)
     if report is not None:
         public_report(report).save(folder / METRICS_FILE)
     for extra in extra_files:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -134,9 +136,12 @@ class ItemCatalog:
         folder: str | Path | None = None,
         with_index: bool = True,
     ) -> "ItemCatalog":
-        """The catalog saved in `folder` (default: the folder the model was loaded from) when it still matches the
-        model, else one computed from the model now (exact search, no titles)."""
+        """The catalog saved in `folder` (default: where the model was loaded from: a folder, or a Hub repo whose
+        uploaded catalog files are fetched through huggingface_hub) when it still matches the model, else one
+        computed from the model now (exact search, no titles)."""
         folder = folder or getattr(model, "name_or_path", None)
+        if folder and not Path(folder).exists():
+            folder = downloaded_catalog(str(folder), getattr(model.config, "_commit_hash", None))
         if folder and cls.exists(folder):
             try:
                 catalog = cls.load(folder, with_index=with_index)
@@ -186,6 +191,22 @@ class ItemCatalog:
         return torch.from_numpy(scores), torch.where(positions >= 0, positions + 1, 0)
 
 
+def downloaded_catalog(repo_id: str, revision: str | None = None) -> Path | None:
+    """The local folder of the catalog files uploaded to the Hub model repo `repo_id` at `revision` (fetched through
+    huggingface_hub into its cache, so offline mode and a warm cache work), or `None` when it has none or cannot be
+    reached."""
+    try:
+        paths = [hf_hub_download(repo_id, name, revision=revision) for name in (CATALOG_METADATA, CATALOG_WEIGHTS)]
+    except (EntryNotFoundError, HFValidationError, OSError) as error:  # no such file or repo, offline, unreachable
+        logger.warning("no item catalog from the Hub repo %s (%s)", repo_id, type(error).__name__)
+        return None
+    try:  # optional: uploaded only when the catalog was built with one
+        hf_hub_download(repo_id, CATALOG_FAISS, revision=revision)
+    except (EntryNotFoundError, OSError):
+        pass
+    return Path(paths[0]).parent
+
+
 def read_catalog_metadata(path: Path) -> dict:
     """The content of `item_catalog.json`; a damaged file raises `ValueError` naming it."""
     try:
@@ -215,6 +236,7 @@ __all__ = [
     "CATALOG_METADATA",
     "CATALOG_WEIGHTS",
     "ItemCatalog",
+    "downloaded_catalog",
     "RecommenderModel",
     "eval_mode",
     "item_representations",

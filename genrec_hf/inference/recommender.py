@@ -13,6 +13,7 @@ import torch
 
 from ..modeling_genrec import GenRecRecommendations
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
+from ..pipeline_genrec import recommend, top_items
 from ..processing_genrec import GenRecProcessor
 from ..ranking import PAD_ROW, exclude_history, popularity_scores, top_k
 from .catalog import ItemCatalog, RecommenderModel, eval_mode
@@ -84,12 +85,7 @@ def rank_items(
     `catalog.index` is set, through FAISS; a generative model generates them (at least `k` beams). Rows that could not
     be filled (excluded items) score `-inf`."""
     if isinstance(model, GenRecForSemanticIDGeneration):
-        # history items found among the beams are dropped: ask for that many more beams
-        wanted = k + (int(attention_mask.sum(dim=1).max()) if exclude_seen else 0)
-        num_beams = max(model.config.num_beams, min(wanted, model.config.num_items))
-        return model.recommend(
-            item_ids, attention_mask, k=min(k, num_beams), exclude_seen=exclude_seen, num_beams=num_beams
-        )
+        return recommend(model, item_ids, attention_mask, k, exclude_seen)
     if catalog is None or catalog.index is None:
         vectors = None if catalog is None else catalog.embeddings.to(model.device)
         return model.recommend(item_ids, attention_mask, k=k, exclude_seen=exclude_seen, catalog=vectors)
@@ -155,11 +151,7 @@ def recommend_for_histories(
                 catalog,
             )
         for i, result in enumerate(partial):
-            kept = [
-                (row, score)
-                for row, score in zip(ranked.item_indices[i].tolist(), ranked.scores[i].tolist())
-                if score != float("-inf") and not (exclude_seen and row in seen[i])
-            ][:k]
+            kept = top_items(ranked, i, seen[i] if exclude_seen else set(), k)
             result.parent_asins = [catalog.parent_asins[row] for row, _ in kept]
             result.scores = [score for _, score in kept]
             result.titles = [catalog.title(row) for row, _ in kept]

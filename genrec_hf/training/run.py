@@ -15,6 +15,7 @@ and `torchrun`: the Trainer builds the one `Accelerator`.
 """
 
 import dataclasses
+import importlib.metadata
 import logging
 import os
 from collections.abc import Mapping
@@ -58,7 +59,8 @@ class TrainingResult:
     trainer: GenRecTrainer
 
     def save(self, output_dir: str | os.PathLike | None = None) -> Path:
-        """Saves model and processor (`save_pretrained`) and `metrics.json` to `output_dir` (default: the run's).
+        """Saves model and processor (`save_pretrained`) and `metrics.json` to `output_dir` (default: the run's);
+        with `push_to_hub` in the training arguments, then publishes that folder (`GenRecTrainer.publish_folder`).
 
         Call it on every process: the Trainer gathers sharded weights, and only the main process writes.
         """
@@ -68,11 +70,13 @@ class TrainingResult:
         if self.trainer.is_world_process_zero():
             staging_folder(output_dir)
         self.trainer.accelerator.wait_for_everyone()
-        self.trainer.save_model(str(staging))
+        self.trainer.save_model(str(staging), _internal_call=True)  # not the stock push: the folder is not complete
         self.trainer.accelerator.wait_for_everyone()
         if self.trainer.is_world_process_zero():
             self.report.save(staging)
             commit_staged(output_dir)
+            if self.trainer.args.push_to_hub:
+                self.trainer.publish_folder(output_dir)
         return output_dir
 
 
@@ -138,6 +142,7 @@ def item_content(
         reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
         return GenRecProcessor.without_content(vocab, max_seq_len), features, reference
     encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
+    encoder.model.to(training_args.device)  # this process's accelerator (`accelerate launch`, torchrun) or the CPU
     processor = encoder.build_processor(vocab, max_seq_len=max_seq_len)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
     with training_args.main_process_first(desc="item features"):
@@ -169,8 +174,11 @@ def train(
         training_args: a `TrainingArguments` used as it is, or a dict of overrides of `TRAINING_DEFAULTS`.
 
     Returns:
-        A [`TrainingResult`]; `result.save()` writes the model folder with its `metrics.json`. Nothing is pushed:
-        publish with `genrec_hf.hub.publish`.
+        A [`TrainingResult`]; `result.save()` writes the model folder with its `metrics.json`. The test metrics are
+        logged to the `report_to` trackers and saved with `trainer.save_metrics("test", ...)`. With `push_to_hub`,
+        checkpoints are published as `hub_strategy` asks and `result.save()` publishes the final folder, each push
+        through `genrec_hf.hub.publish` (remote code, processor and card in every commit); `hub_token` is used for
+        the pushes and kept out of the checkpoints.
     """
     if isinstance(data, (str, os.PathLike)):
         data = DataArguments(data_dir=str(data))
@@ -182,14 +190,8 @@ def train(
         raise ValueError(f"output_dir {output_dir} differs from training_args.output_dir {training_args.output_dir}")
     if training_args.remove_unused_columns:
         raise ValueError("remove_unused_columns must stay False: the collator reads item_ids and target_id")
-    if training_args.push_to_hub:
-        raise ValueError(
-            "push_to_hub would push checkpoints without the remote code; publish with genrec_hf.hub.publish"
-        )
-    if training_args.hub_token:
-        # The Trainer pickles its arguments into every checkpoint (training_args.bin): a token must not go there.
-        logger.warning("hub_token is not kept in the training arguments; publish with a token from the environment")
-        training_args.hub_token = None
+    # The Trainer pickles its arguments into every checkpoint (training_args.bin): the token goes to the Trainer only.
+    hub_token, training_args.hub_token = training_args.hub_token, None
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     resume_from = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
@@ -234,9 +236,13 @@ def train(
         callbacks=[TrainingCurvesCallback()],
         exclude_history=eval_args.exclude_history,
         bootstrap_samples=eval_args.bootstrap_samples,
+        hub_token=hub_token,
     )
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     report = trainer.evaluation_report(valid, test, counts)
+    test_metrics = {f"test_{name}": estimate.value for name, estimate in report.test.items()}
+    trainer.log(dict(test_metrics))  # to the `report_to` trackers (log adds the epoch to the dict it is given)
+    trainer.save_metrics("test", test_metrics)  # test_results.json and all_results.json in output_dir
     report = dataclasses.replace(
         report,
         model=model_summary(genrec),
@@ -247,9 +253,40 @@ def train(
             train_runtime_s=train_output.metrics.get("train_runtime"),
             seed=training_args.seed,
             best_checkpoint=trainer.state.best_model_checkpoint,
+            hyperparameters=training_hyperparameters(training_args),
+            framework_versions=framework_versions(),
         ),
     )
     return TrainingResult(trainer.model, processor, report, trainer)
+
+
+def training_hyperparameters(args: TrainingArguments) -> dict[str, Any]:
+    """The optimisation settings of a run, as the model card lists them (the model's own sizes are in its config,
+    the seed in the `TrainingSummary`)."""
+    return {
+        "learning_rate": args.learning_rate,
+        "train_batch_size": args.per_device_train_batch_size,
+        "eval_batch_size": args.per_device_eval_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "num_processes": args.world_size,
+        "total_train_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        "optimizer": str(getattr(args.optim, "value", args.optim)),
+        "weight_decay": args.weight_decay,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "warmup_steps": args.warmup_steps,
+        "num_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps,
+        "max_grad_norm": args.max_grad_norm,
+        "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
+    }
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of genrec_hf and the libraries that train and serve it."""
+    from .. import __version__
+
+    libraries = ("transformers", "torch", "datasets", "accelerate", "huggingface_hub", "safetensors")
+    return {"genrec_hf": __version__, **{name: importlib.metadata.version(name) for name in libraries}}
 
 
 def validation_subset(valid: Dataset, max_eval_samples: int | None, seed: int) -> Dataset:

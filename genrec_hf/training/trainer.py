@@ -1,13 +1,16 @@
 """GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from datasets import Dataset
+from huggingface_hub import CommitInfo, HfApi
 from torch.utils.data import DataLoader
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput
+from transformers.trainer_utils import EvalLoopOutput, HubStrategy
 
 from ..evaluation import EvaluationReport, RankingEvaluator
 from ..evaluation.evaluator import beams_of
@@ -44,8 +47,12 @@ class GenRecTrainer(Trainer):
     `hr@K`, `ndcg@K`, `mrr` and the mean InfoNCE `loss` are reported. Ranks are gathered across processes, so several
     processes report the same metrics as one.
 
-    Publish a trained model with `genrec_hf.hub.publish` rather than `push_to_hub`: the Trainer's pushes leave out
-    the remote code and the processor (see `genrec_hf.hub`).
+    Every push goes through `genrec_hf.hub.publish`, so each commit holds the whole `save_for_hub` folder (remote
+    code, processor, card): `push_to_hub()` publishes `output_dir`, and with `args.push_to_hub` each checkpoint save
+    publishes the checkpoint as `args.hub_strategy` asks (`checkpoint` / `all_checkpoints` also upload the raw
+    checkpoint folder, to resume from). The stock pushes would upload config and weights without the code files, so a
+    Hub repo whose config names them could not be loaded. Pushes are made before the call returns (not in the
+    background).
 
     Args:
         exclude_history (`bool`, *optional*, defaults to `True`):
@@ -55,6 +62,9 @@ class GenRecTrainer(Trainer):
             Cut-offs of HR@K and NDCG@K.
         bootstrap_samples (`int`, *optional*, defaults to 1000):
             Resamples of the confidence intervals of [`evaluation_report`] (drawn from `args.seed`).
+        hub_token (`str`, *optional*):
+            Token of the pushes, kept out of `args` (which the Trainer pickles into every checkpoint); defaults to
+            `args.hub_token`, then huggingface_hub's `HF_TOKEN` or saved login.
     """
 
     def __init__(
@@ -63,8 +73,10 @@ class GenRecTrainer(Trainer):
         exclude_history: bool = True,
         metric_ks: Sequence[int] = (5, 10, 20),
         bootstrap_samples: int = 1000,
+        hub_token: str | None = None,
         **kwargs,
     ):
+        self._hub_token = hub_token  # before super().__init__, which creates the repo when args.push_to_hub
         super().__init__(*args, **kwargs)
         self.evaluator = RankingEvaluator(
             exclude_history=exclude_history, ks=metric_ks, bootstrap_samples=bootstrap_samples, seed=self.args.seed
@@ -76,6 +88,69 @@ class GenRecTrainer(Trainer):
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
         return sampler
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        super().init_hf_repo(token=token or self._hub_token, private=private)
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **card_kwargs,
+    ) -> CommitInfo | None:
+        """Saves the model to `args.output_dir` and publishes that folder (with its `metrics.json` and carried
+        files) in one commit; returns the `CommitInfo` on the main process, `None` on the others. `card_kwargs` go
+        to `build_model_card` (`dataset_name`, `license`, `extra_tags`). The commit is made before this returns
+        whatever `blocking` says."""
+        self.save_model(_internal_call=True)
+        return self.publish_folder(self.args.output_dir, commit_message, token, revision, private, **card_kwargs)
+
+    def publish_folder(
+        self,
+        folder: str | os.PathLike,
+        commit_message: str | None = "End of training",
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **card_kwargs,
+    ) -> CommitInfo | None:
+        """Publishes a saved model folder to `args.hub_model_id` (default: the output folder's name) with
+        `genrec_hf.hub.publish`, from the main process only."""
+        from ..hub import publish  # the hub layer sits above training
+
+        if not self.is_world_process_zero():
+            return None
+        self.callback_handler.on_push_begin(self.args, self.state, self.control)
+        return publish(
+            folder,
+            self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name,
+            token=token or self.args.hub_token or self._hub_token,
+            private=self.args.hub_private_repo if private is None else private,
+            revision=revision or self.args.hub_revision,
+            commit_message=commit_message or "End of training",
+            **card_kwargs,
+        )
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """A checkpoint save's push (`args.hub_strategy`), published like the final model."""
+        if not self.is_world_process_zero() or self.args.hub_strategy == HubStrategy.END:
+            return
+        message = f"Training in progress, step {self.state.global_step}"
+        self.publish_folder(checkpoint_folder, message)
+        if self.args.hub_strategy in (HubStrategy.CHECKPOINT, HubStrategy.ALL_CHECKPOINTS):
+            name = (
+                "last-checkpoint" if self.args.hub_strategy == HubStrategy.CHECKPOINT else Path(checkpoint_folder).name
+            )
+            HfApi(token=self.args.hub_token or self._hub_token).upload_folder(
+                repo_id=self.hub_model_id,
+                folder_path=checkpoint_folder,
+                path_in_repo=name,
+                commit_message=f"{message}, checkpoint",
+                revision=self.args.hub_revision,
+            )
 
     def evaluation_loop(
         self,
