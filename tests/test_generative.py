@@ -193,6 +193,8 @@ def test_stranger_loads_generative_model_with_remote_code_and_gets_the_same_item
     model, processor = result.model.eval(), result.processor
     folder = save_for_hub(model, processor, tmp_path / "repo")
     assert {"modeling_genrec_generative.py", "semantic_ids.py"} <= {p.name for p in folder.iterdir()}
+    card = (folder / "README.md").read_text()
+    assert "A **generative** recommender" in card and "user tower" not in card.lower()
     vocab = processor.item_vocab
     histories = [vocab[1:4], [], vocab[5:6], vocab[1:40]]  # empty and over-long histories too
     child = CHILD.replace('model(inputs["item_ids"], inputs["attention_mask"]).logits', "torch.zeros(1)")

@@ -15,7 +15,6 @@ from ..data.hub_files import AMAZON_REVIEWS_2023
 from ..evaluation.report import (
     BaselineMetrics,
     Estimate,
-    EvaluationProtocol,
     EvaluationReport,
     GroupMetrics,
     ReportSource,
@@ -118,7 +117,7 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
             "stats": _pairs(stats, numbers_only=True),
         },
         "protocol": _pairs(report.protocol.to_dict()) if report.protocol else [],
-        "ranking_protocol": _protocol(report.protocol),
+        "ranking_protocol": report.protocol.name if report.protocol else None,
         "test_count": warm.count + cold.count,
         "test_rows": [
             {"metric": name.upper(), "value": _fmt(estimate.value), "ci": _ci(estimate)}
@@ -146,13 +145,6 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
         "hyperparameters": _pairs(report.training.hyperparameters or {}) if report.training else [],
         "framework_versions": list((report.training.framework_versions or {}).items()) if report.training else [],
     }
-
-
-def _protocol(protocol: EvaluationProtocol | None) -> str | None:
-    """ "history excluded" / "all items", with how items were ranked when it was not the whole catalog (beams)."""
-    if protocol is None:
-        return None
-    return protocol.name if protocol.ranking == "full catalog" else protocol.description
 
 
 def _architecture(config, encoder: str | None) -> dict:
