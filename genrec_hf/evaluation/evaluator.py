@@ -67,6 +67,27 @@ def beams_of(model: RecommenderModel) -> int | None:
     return model.config.num_beams if isinstance(model, GenRecForSemanticIDGeneration) else None
 
 
+@torch.no_grad()
+def scored_batches(
+    model: RecommenderModel, batches: Iterable[Mapping[str, torch.Tensor]]
+) -> Iterator[tuple[Mapping[str, torch.Tensor], torch.Tensor]]:
+    """Each batch with the model's scores `(batch, num_items + 1)` of every catalog item, in eval mode: full-catalog
+    dot products for a dense model (its catalog encoded once), beam log-probabilities for a generative one."""
+    was_training = model.training
+    model.eval()
+    dense = isinstance(model, GenRecModel)
+    catalog = model.catalog_embeddings() if dense else None
+    try:
+        for batch in batches:
+            if dense:
+                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
+            else:
+                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"])
+            yield batch, scores
+    finally:
+        model.train(was_training)
+
+
 class RankingEvaluator:
     """Ranks every example's target over the whole catalog and reports `hr@K`, `ndcg@K`, `mrr` and the InfoNCE `loss`.
 
@@ -115,23 +136,14 @@ class RankingEvaluator:
         collects each batch's values from every process (the Trainer's `gather_for_metrics`).
         """
         gather = gather or (lambda values: values)
-        was_training = model.training
-        model.eval()
         ranks, losses = [], []
-        dense = isinstance(model, GenRecModel)
-        catalog = model.catalog_embeddings() if dense else None
-        for batch in batches:
-            if dense:
-                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
-            else:
-                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"])
+        for batch, scores in scored_batches(model, batches):
             targets = batch["labels"]
             exclude = history_mask(batch["item_ids"], scores.shape[1]) if self.exclude_history else None
             ranks.append(gather(rank_of_targets(scores, targets, exclude).float()).cpu())
-            if dense:
+            if isinstance(model, GenRecModel):
                 batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
                 losses.append(gather(batch_losses.float()).cpu())
-        model.train(was_training)
         return torch.cat(ranks), torch.cat(losses) if losses else None
 
     def rank(self, model: RecommenderModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -196,6 +208,7 @@ class RankingEvaluator:
 
 
 __all__ = [
+    "scored_batches",
     "RankingEvaluator",
     "RecommenderModel",
     "beams_of",
