@@ -84,7 +84,8 @@ def generative_hyper(epochs: int, batch_size: int) -> list[str]:
     search costs ~10 ms per user on this machine); the final report ranks every valid and test user. The small 2023
     sets take batches of 32: at 256 an All_Beauty epoch is a single step (60 steps in all left it undertrained)."""
     return ["--per_device_train_batch_size", str(batch_size), "--learning_rate", "2e-3", "--train_sampling_strategy",
-            "group_by_length", "--max_eval_samples", "1000", "--num_train_epochs", str(epochs)]  # fmt: skip
+            "group_by_length", "--max_eval_samples", "1000", "--per_device_eval_batch_size", "64",
+            "--num_train_epochs", str(epochs)]  # fmt: skip
 
 
 GENERATIVE_HYPER = {"beauty": generative_hyper(40, 256), "scientific": generative_hyper(40, 256),
@@ -198,9 +199,10 @@ def rescore(model_dir: Path, data_dir: Path, seed: int) -> dict[bool, Evaluation
     valid, test = (eval_examples(data.splits[name], processor) for name in ("valid", "test"))
     counts = item_counts(train, processor.num_items)
     ranks = {False: [], True: []}  # protocol -> [valid ranks, test ranks]
+    batch_size = 64 if beams_of(model) else 256  # 64 users x 20 beams of key/value cache is already ~0.5 GB
     for examples in (valid, test):
         split_ranks = {False: [], True: []}
-        for batch, scores in scored_batches(model, example_batches(examples, 256)):
+        for batch, scores in scored_batches(model, example_batches(examples, batch_size)):
             seen = history_mask(batch["item_ids"], scores.shape[1])
             for exclude in (False, True):
                 split_ranks[exclude].append(rank_of_targets(scores, batch["labels"], seen if exclude else None))
