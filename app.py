@@ -3,7 +3,7 @@
 and the reason for each, and the items most similar to any item.
 
     pip install -e ".[demo]"
-    python app.py --model outputs/synthetic_model            # a trained model folder (its data/ gives the photos)
+    python app.py --model outputs/all_beauty_model           # a trained model folder (its data/ gives the photos)
     python app.py --model user/genrec-beauty --items data/beauty   # a Hub repo id, photos from a prepared item table
 
 On a Hugging Face Space, set the `GENREC_MODEL` (and optionally `GENREC_ITEMS`) variables instead of the flags.
