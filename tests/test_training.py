@@ -293,3 +293,15 @@ def test_evaluate_reports_hand_checked_ranks_with_and_without_history_exclusion(
     log_partition = torch.logsumexp(base[1:], dim=0).item()
     expected_loss = sum(log_partition - base[t].item() for t in (7, 12)) / 2
     assert metrics["eval_loss"] == pytest.approx(expected_loss, rel=1e-6)
+
+
+def test_evaluation_keeps_dataset_order_under_length_grouped_training(tmp_path):
+    """Ranks are matched to their examples by position (the report's warm/cold split): a length-grouped training
+    sampler must not reorder the evaluation examples."""
+    args = TrainingArguments(
+        output_dir=str(tmp_path), train_sampling_strategy="group_by_length", per_device_eval_batch_size=4,
+        report_to="none", use_cpu=True,
+    )  # fmt: skip
+    trainer = GenRecTrainer(model=torch.nn.Linear(1, 1), args=args)
+    examples = Dataset.from_dict({"item_ids": [[1] * n for n in (5, 1, 9, 2, 7, 3)], "length": [5, 1, 9, 2, 7, 3]})
+    assert list(trainer._get_eval_sampler(examples)) == list(range(6))

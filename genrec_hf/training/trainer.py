@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from huggingface_hub import CommitInfo, HfApi
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput, HubStrategy
+from transformers.trainer_utils import EvalLoopOutput, HubStrategy, has_length
 
 from ..evaluation import EvaluationReport, RankingEvaluator
 from ..evaluation.evaluator import beams_of
@@ -88,6 +88,13 @@ class GenRecTrainer(Trainer):
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
         return sampler
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> torch.utils.data.Sampler | None:
+        """Examples in dataset order, whatever the training sampler: ranks are matched to their examples by position
+        (the warm/cold split of the report), which the stock length-grouped eval sampler would shuffle."""
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         super().init_hf_repo(token=token or self._hub_token, private=private)
