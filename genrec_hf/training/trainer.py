@@ -97,7 +97,15 @@ class GenRecTrainer(Trainer):
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
-        super().init_hf_repo(token=token or self._hub_token, private=private)
+        """Creates (or reuses) the run's Hub repository as the Trainer does, through `HfApi` on every supported
+        transformers version (5.4 has no `private` argument and calls a module-level `create_repo`)."""
+        if not self.is_world_process_zero():
+            return
+        repo_name = self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+        private = self.args.hub_private_repo if private is None else private
+        repo_url = HfApi().create_repo(repo_name, token=token or self._hub_token, private=private, exist_ok=True)
+        self.hub_model_id = repo_url.repo_id
+        self.push_in_progress = None
 
     def push_to_hub(
         self,
