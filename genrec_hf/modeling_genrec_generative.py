@@ -23,6 +23,12 @@ from .semantic_ids import (
 )
 
 
+def left_padded_positions(attention_mask: torch.Tensor) -> torch.LongTensor:
+    """Position of every token of left-padded rows, counted from each row's first real token (padding: 0), as
+    `generate` derives them for the tokens it appends."""
+    return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
 class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
     """A decoder-only Transformer over the semantic-ID tokens of item sequences, with the catalog's codes inside.
 
@@ -177,7 +183,7 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         reads the last token (the results are the same, the prompt is encoded once instead of once per beam).
         """
         mask = prompts["attention_mask"]
-        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        positions = left_padded_positions(mask)
         cache = self(
             input_ids=prompts["input_ids"][:, :-1],
             attention_mask=mask[:, :-1],
@@ -275,7 +281,7 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         input_ids = torch.cat([prompts["input_ids"][:, None].expand(-1, asked, -1), tokens], dim=2).flatten(0, 1)
         mask = F.pad(prompts["attention_mask"], (0, tokens.shape[-1]), value=1)[:, None].expand(-1, asked, -1)
         mask = mask.flatten(0, 1)
-        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        positions = left_padded_positions(mask)
         logits = self(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
         log_probs = logits[:, width - 1 : -1].float().log_softmax(dim=-1)
         chosen = log_probs.gather(-1, tokens.flatten(0, 1)[..., None]).squeeze(-1)
