@@ -1,10 +1,18 @@
 """Configuration of the GenRec next-item recommender."""
 
+from functools import partial
+
 from transformers import PreTrainedConfig
 
 FUSION_MODES = ("gate", "sum", "id", "content")
 ITEM_ENCODER_TYPES = ("clip", "text")
 NEGATIVE_SAMPLING_MODES = ("full", "sampled")
+
+
+def check_field(config, condition: bool, field: str, reason: str) -> None:
+    """Raises a `ValueError` naming the config class, the field, its value and `reason`, unless `condition` holds."""
+    if not condition:
+        raise ValueError(f"{type(config).__name__}.{field}={getattr(config, field)!r} is invalid: {reason}")
 
 
 class GenRecConfig(PreTrainedConfig):
@@ -95,9 +103,7 @@ class GenRecConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
     def _validate(self) -> None:
-        def check(condition: bool, field: str, reason: str) -> None:
-            if not condition:
-                raise ValueError(f"GenRecConfig.{field}={getattr(self, field)!r} is invalid: {reason}")
+        check = partial(check_field, self)
 
         check(self.num_items >= 1, "num_items", "the catalog needs at least one item")
         check(0 <= self.num_id_items <= self.num_items, "num_id_items", "must lie in [0, num_items]")
@@ -126,4 +132,4 @@ class GenRecConfig(PreTrainedConfig):
         check(self.pad_item_id == 0, "pad_item_id", "padding must be item index 0")
 
 
-__all__ = ["GenRecConfig"]
+__all__ = ["GenRecConfig", "check_field"]
