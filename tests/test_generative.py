@@ -281,3 +281,36 @@ def test_pipeline_serves_a_generative_model_like_recommend(trained_generative):
     inputs = result.processor([vocab[1:4]])
     top = result.model.eval().recommend(inputs["item_ids"], inputs["attention_mask"], k=5).item_indices[0]
     assert served == [vocab[int(i)] for i in top]
+
+
+@pytest.mark.slow
+def test_generative_run_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, minilm_path):
+    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
+        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
+    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    # 8 steps per epoch: the checkpoint at step 5 is mid-epoch and the resumed run crosses into the second epoch;
+    # GPT-2's dropout, AdamW and the semantic IDs (k-means, recomputed at start) all have state to restore.
+    schedule = {"per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True, "eval_strategy": "no",
+                "save_strategy": "steps", "save_steps": 5, "load_best_model_at_end": False,
+                "lr_scheduler_type": "constant", "logging_steps": 1}  # fmt: skip
+
+    def run(output, max_steps: int, resume: str | None = None):
+        return train(
+            raw,
+            output,
+            model=ModelArguments(head="generative", item_encoder=str(minilm_path), max_seq_len=8),
+            generative=GenerativeArguments(codebook_size=16, n_embd=32, n_layer=1, n_head=2, n_inner=64, num_beams=10),
+            evaluation={"bootstrap_samples": 20},
+            training_args={**schedule, "max_steps": max_steps, "resume_from_checkpoint": resume},
+        )
+
+    full = run(tmp_path / "full", 12)
+    interrupted = run(tmp_path / "interrupted", 5)
+    resumed = run(tmp_path / "interrupted", 12, resume=str(tmp_path / "interrupted" / "checkpoint-5"))
+
+    expected, got, behind = (r.model.state_dict() for r in (full, resumed, interrupted))
+    assert torch.equal(got["item_codes"], expected["item_codes"])
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
+    assert max((behind[k] - v).abs().max().item() for k, v in expected.items() if v.is_floating_point()) > 1e-4
+    assert resumed.report.test == full.report.test
