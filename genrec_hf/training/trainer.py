@@ -1,12 +1,14 @@
 """GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from datasets import Dataset
 from huggingface_hub import CommitInfo, HfApi
+from torch.distributed.fsdp import FSDPModule
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -35,6 +37,23 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     def __iter__(self):
         self.generator.manual_seed(self.seed + self.epoch)
         return super().__iter__()
+
+
+@contextmanager
+def unsharded(model: torch.nn.Module) -> Iterator[None]:
+    """Every parameter of an FSDP2-sharded `model` whole on every process for the block, sharded again after it.
+
+    Ranking encodes the catalog and the histories with the model's methods rather than its `forward`, and outside
+    `forward` FSDP keeps the parameters (e.g. the position embeddings) sharded. A model without FSDP is left alone.
+    """
+    units = [module for module in model.modules() if isinstance(module, FSDPModule)]
+    for unit in units:
+        unit.unshard()
+    try:
+        yield
+    finally:
+        for unit in units:
+            unit.reshard()
 
 
 class GenRecTrainer(Trainer):
@@ -78,6 +97,11 @@ class GenRecTrainer(Trainer):
     ):
         self._hub_token = hub_token  # before super().__init__, which creates the repo when args.push_to_hub
         super().__init__(*args, **kwargs)
+        if self.is_fsdp_enabled and self.accelerator.state.fsdp_plugin.fsdp_version != 2:
+            raise ValueError(
+                "GenRecTrainer runs under FSDP2 only (fsdp_version: 2, as in configs/accelerate/fsdp.yaml): its "
+                "evaluation gathers the sharded parameters with FSDP2's unshard"
+            )
         self.evaluator = RankingEvaluator(
             exclude_history=exclude_history, ks=metric_ks, bootstrap_samples=bootstrap_samples, seed=self.args.seed
         )
@@ -183,7 +207,7 @@ class GenRecTrainer(Trainer):
         """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
         generative model), in dataset order."""
         model = self.accelerator.unwrap_model(self.model)
-        with self.autocast_smart_context_manager():
+        with unsharded(self.model), self.autocast_smart_context_manager():
             batches = (self._prepare_inputs(batch) for batch in dataloader)
             return self.evaluator.rank_batches(model, batches, gather=self.accelerator.gather_for_metrics)
 
