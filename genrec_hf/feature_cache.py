@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from accelerate import PartialState
 from datasets import Dataset
 from safetensors import SafetensorError
 
+from ._distributed import process_state
 from .encoders import ItemEncoder, ItemFeatures
 from .processing_genrec import GenRecProcessor
 from .sharded_encoding import encode_chunks, load_features, save_features
@@ -49,7 +49,7 @@ def cached_item_features(
     processes share the chunks out (`genrec_hf.sharded_encoding`), the main process writes the cache file and every
     process returns the features read from it.
     """
-    state = PartialState()
+    state = process_state()
     chunks = [range(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)]
     encode = _encode_rows(encoder, processor, items, batch_size)
     if cache_dir is None:

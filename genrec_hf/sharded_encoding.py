@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_path, atomic_write_text
+from ._distributed import process_state
 from .encoders import ItemFeatures
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def encode_chunks(
     build, and a folder left by a build with another manifest is emptied first. `max_chunks` bounds the chunks that
     this run encodes, over all processes.
     """
-    state = PartialState()
+    state = process_state()
     if work is None and state.num_processes > 1:
         raise ValueError(
             f"encoding items across {state.num_processes} processes exchanges the chunks through a folder that every "

@@ -4,11 +4,11 @@ import logging
 import sys
 from pathlib import Path
 
-from accelerate import PartialState
 from safetensors import SafetensorError
 from transformers import AutoModel, AutoProcessor
 
 from .._atomic import finish_staged
+from .._distributed import process_state
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 
@@ -26,7 +26,7 @@ def load_model_and_processor(folder: str, device: str = "cpu"):
     that a kill interrupted in its final moves is finished first. A missing folder or damaged weights raise
     `ValueError` naming them."""
     if device == "auto":  # this process's accelerator (its own under accelerate launch / torchrun), else the CPU
-        device = PartialState().device
+        device = process_state().device
     if not Path(folder).is_dir():
         raise ValueError(f"no model folder {folder}")
     finish_staged(folder)

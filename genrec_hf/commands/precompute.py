@@ -12,8 +12,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from accelerate import PartialState
-
+from .._distributed import process_state
 from ..inference.build import CatalogBuildOptions, build_catalog
 from ..inference.faiss_index import FAISS_KINDS
 from ..inference.items import load_item_encoder
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.faiss_index != "none":
         check_installed(parser, "faiss", f"--faiss_index {args.faiss_index}", "'genrec_hf[faiss]' (or faiss-cpu)")
     setup_logging()
-    state = PartialState()
+    state = process_state()
     try:
         with state.main_process_first():  # the main process finishes an interrupted save before the others read
             model, processor = load_model_and_processor(args.model, args.device)

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
-from accelerate import PartialState
 from accelerate.utils import gather_object
 
+from .._distributed import process_state
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
@@ -40,9 +40,7 @@ def collate_examples(
     return {**batch, "labels": torch.as_tensor(targets, dtype=torch.long)}
 
 
-def example_batches(
-    examples: Dataset, batch_size: int, rows: range | None = None
-) -> Iterator[dict[str, torch.Tensor]]:
+def example_batches(examples: Dataset, batch_size: int, rows: range | None = None) -> Iterator[dict[str, torch.Tensor]]:
     """[`collate_examples`] batches of `examples` (of its `rows`, default all), in order."""
     rows = range(len(examples)) if rows is None else rows
     for start in range(rows.start, rows.stop, batch_size):
@@ -158,7 +156,7 @@ class RankingEvaluator:
         Under `accelerate launch` or `torchrun`, call it on every process: each ranks its own contiguous share of the
         examples and every process returns the ranks and losses of all of them, in order.
         """
-        state = PartialState()
+        state = process_state()
         share = range(
             len(examples) * state.process_index // state.num_processes,
             len(examples) * (state.process_index + 1) // state.num_processes,

@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelerate import PartialState
-
 from .._atomic import commit_staged, finish_staged, staging_folder
+from .._distributed import process_state
 from ..data.items import item_column, load_item_table, select_items
 from ..encoders import ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
@@ -94,7 +93,7 @@ def build_catalog(
     """
     options = options or CatalogBuildOptions()
     output_dir = Path(output_dir) if output_dir is not None else None
-    main_process = PartialState().is_main_process
+    main_process = process_state().is_main_process
     if output_dir is not None and main_process:
         finish_staged(output_dir)
     table = load_item_table(items) if items is not None else []
