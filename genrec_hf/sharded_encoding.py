@@ -96,8 +96,8 @@ def encode_chunks(
     to_encode = missing if max_chunks is None else missing[:max_chunks]
     mine = to_encode[state.process_index :: state.num_processes]
     if state.num_processes > 1 and mine:
-        logger.info("process %d of %d encodes %d of %d chunks", state.process_index, state.num_processes, len(mine),
-                    len(to_encode))  # fmt: skip
+        share = (state.process_index, state.num_processes, len(mine), len(to_encode))
+        logger.info("process %d of %d encodes %d of %d chunks", *share)
     encoded = {}
     total = sum(len(chunks[n]) for n in mine)
     show = show_progress and bool(total) and state.is_local_main_process
