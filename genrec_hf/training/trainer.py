@@ -64,7 +64,8 @@ class GenRecTrainer(Trainer):
     Evaluation is a [`RankingEvaluator`] run through the Trainer's data loaders: the catalog is encoded once, each
     example's target is ranked among all items (ties count as the expected rank under random tie-breaking) and
     `hr@K`, `ndcg@K`, `mrr` and the mean InfoNCE `loss` are reported. Ranks are gathered across processes, so several
-    processes report the same metrics as one.
+    processes report the same metrics as one. Under FSDP2 (`configs/accelerate/fsdp.yaml`) the sharded parameters are
+    gathered whole for each evaluation, which runs outside `forward` ([`unsharded`]); FSDP1 is refused.
 
     Every push goes through `genrec_hf.hub.publish`, so each commit holds the whole `save_for_hub` folder (remote
     code, processor, card): `push_to_hub()` publishes `output_dir`, and with `args.push_to_hub` each checkpoint save
@@ -97,7 +98,7 @@ class GenRecTrainer(Trainer):
     ):
         self._hub_token = hub_token  # before super().__init__, which creates the repo when args.push_to_hub
         super().__init__(*args, **kwargs)
-        if self.is_fsdp_enabled and self.accelerator.state.fsdp_plugin.fsdp_version != 2:
+        if self.is_fsdp_enabled and getattr(self.accelerator.state.fsdp_plugin, "fsdp_version", 1) != 2:
             raise ValueError(
                 "GenRecTrainer runs under FSDP2 only (fsdp_version: 2, as in configs/accelerate/fsdp.yaml): its "
                 "evaluation gathers the sharded parameters with FSDP2's unshard"
@@ -219,4 +220,4 @@ class GenRecTrainer(Trainer):
         return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
 
-__all__ = ["EpochSeededLengthGroupedSampler", "GenRecTrainer"]
+__all__ = ["EpochSeededLengthGroupedSampler", "GenRecTrainer", "unsharded"]
