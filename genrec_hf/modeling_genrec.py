@@ -282,6 +282,11 @@ class GenRecModel(GenRecPreTrainedModel):
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
+    def get_input_embeddings(self) -> GenRecItemTower:
+        """The item tower: it embeds history items and the catalog they are scored against (accelerate's FSDP2 shards
+        it as a unit of its own)."""
+        return self.item_tower
+
     @staticmethod
     def _default_id_known(config: GenRecConfig) -> torch.Tensor:
         known = torch.zeros(config.num_items + 1, dtype=torch.bool)

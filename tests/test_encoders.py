@@ -12,7 +12,7 @@ from fixtures.bert import save_tiny_bert
 from fixtures.models import item_vocab
 
 from genrec_hf import GenRecConfig, GenRecModel, ItemEncoder
-from genrec_hf.feature_cache import features_cache_key
+from genrec_hf.feature_cache import cached_item_features, features_cache_key
 from genrec_hf.pooling import TextPooling, modes_from_config
 
 # different lengths, so padding shows when a pooling counts it
@@ -151,6 +151,45 @@ def test_bge_style_folder_is_pooled_on_the_cls_token(tmp_path):
     mean_encoder = ItemEncoder(encoder.model, "text", encoder.name_or_path)
     table = Dataset.from_list([{"parent_asin": a, **item} for a, item in zip(item_vocab(len(TEXTS)), items)])
     assert features_cache_key(encoder, processor, table) != features_cache_key(mean_encoder, processor, table)
+
+
+def test_feature_cache_resumes_at_the_chunks_a_killed_run_left_missing(tiny_bert_path, tmp_path, monkeypatch):
+    encoder = ItemEncoder.from_pretrained(str(tiny_bert_path))
+    table = Dataset.from_list([{"parent_asin": f"I{i:02d}", "title": f"item number {i}"} for i in range(10)])
+    processor = encoder.build_processor(table["parent_asin"])
+    whole = cached_item_features(encoder, processor, table, None, batch_size=2, chunk_size=3)  # in memory, no cache
+
+    calls = []
+    encode = ItemEncoder.encode
+
+    def killed_in_the_third_chunk(self, items, *args, **kwargs):
+        calls.append(len(items))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return encode(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(ItemEncoder, "encode", killed_in_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        cached_item_features(encoder, processor, table, tmp_path, batch_size=2, chunk_size=3)
+    (work,) = tmp_path.glob("item_features-*.chunks")
+    assert sorted(path.name for path in work.glob("chunk-*")) == [
+        "chunk-000000.safetensors",
+        "chunk-000001.safetensors",
+    ]
+    assert not list(tmp_path.glob("item_features-*.safetensors"))
+
+    calls.clear()
+    monkeypatch.setattr(
+        ItemEncoder, "encode", lambda self, items, *a, **k: calls.append(len(items)) or encode(self, items, *a, **k)
+    )
+    resumed = cached_item_features(encoder, processor, table, tmp_path, batch_size=2, chunk_size=3)
+    assert calls == [3, 1]  # the third and fourth chunks only
+    assert not work.exists() and len(list(tmp_path.glob("item_features-*.safetensors"))) == 1
+    for name, values in whole.as_dict().items():
+        assert torch.equal(getattr(resumed, name), values), name
+    calls.clear()
+    cached = cached_item_features(encoder, processor, table, tmp_path, batch_size=2, chunk_size=3)
+    assert calls == [] and torch.equal(cached.text_features, whole.text_features)
 
 
 def test_minilm_is_mean_pooled_and_normalised_as_its_modules_declare(minilm_encoder):

@@ -4,11 +4,11 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from transformers import AutoModel, AutoProcessor
 
 from .._atomic import finish_staged
+from .._distributed import process_state
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 
@@ -25,8 +25,8 @@ def load_model_and_processor(folder: str, device: str = "cpu"):
     """The `GenRecModel` or `GenRecForSemanticIDGeneration` (eval mode) and `GenRecProcessor` saved in `folder`; a save
     that a kill interrupted in its final moves is finished first. A missing folder or damaged weights raise
     `ValueError` naming them."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":  # this process's accelerator (its own under accelerate launch / torchrun), else the CPU
+        device = process_state().device
     if not Path(folder).is_dir():
         raise ValueError(f"no model folder {folder}")
     finish_staged(folder)

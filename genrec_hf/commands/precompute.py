@@ -1,5 +1,8 @@
 """`genrec-precompute` / `scripts/precompute_embeddings.py`: build or extend the item catalog of a trained model.
 
+Under `accelerate launch` or `torchrun` every process encodes its share of the new items on its own device and the
+main process writes the model and catalog (`genrec_hf.inference.build`); the summary is printed by the main process.
+
 Exit status: 0: the catalog is complete and saved; 3: stopped by `--max_chunks` (rerun the same command to resume);
 2: bad arguments, or the model or item table could not be read.
 """
@@ -9,6 +12,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
+from .._distributed import process_state
 from ..inference.build import CatalogBuildOptions, build_catalog
 from ..inference.faiss_index import FAISS_KINDS
 from ..inference.items import load_item_encoder
@@ -45,7 +49,13 @@ class PrecomputeArguments:
     nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4 sqrt(N))."})
     nprobe: int | None = field(default=None, metadata={"help": "IVF lists searched per query (default <= 32)."})
     hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node."})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto."})
+    device: str = field(
+        default="auto",
+        metadata={
+            "help": "cpu, cuda, or auto: the process's accelerator (each process its own under accelerate launch or "
+            "torchrun), else the CPU."
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.faiss_index != "none":
         check_installed(parser, "faiss", f"--faiss_index {args.faiss_index}", "'genrec_hf[faiss]' (or faiss-cpu)")
     setup_logging()
+    state = process_state()
     try:
-        model, processor = load_model_and_processor(args.model, args.device)
+        with state.main_process_first():  # the main process finishes an interrupted save before the others read
+            model, processor = load_model_and_processor(args.model, args.device)
         encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
         result = build_catalog(
             model,
@@ -78,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         logger.error("precompute failed: %s", error)
         return EXIT_FAILED
+    if not state.is_main_process:  # it encoded its share of the items; the main process reports
+        return EXIT_OK if result.complete else EXIT_INCOMPLETE
     if not result.complete:
         print(
             f"stopped after {result.chunks_done} of {result.chunks_total} chunks of new items; "

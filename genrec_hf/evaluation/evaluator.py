@@ -2,7 +2,8 @@
 
 Eval examples are rows with `item_ids` (a history of catalog indices, oldest first) and `target_id` (the item that
 came next), e.g. from `genrec_hf.sequences.eval_examples`. Every example's target is ranked among all catalog items;
-`GenRecTrainer` runs the same code through its data loaders, gathering ranks across processes.
+`GenRecTrainer` runs the same code through its data loaders, gathering ranks across processes. Without a Trainer,
+under `accelerate launch` or `torchrun`, each process ranks its share of the examples and all get every rank.
 
 ```python
 evaluator = RankingEvaluator(exclude_history=True)
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
+from accelerate.utils import gather_object
 
+from .._distributed import process_state
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
@@ -37,11 +40,12 @@ def collate_examples(
     return {**batch, "labels": torch.as_tensor(targets, dtype=torch.long)}
 
 
-def example_batches(examples: Dataset, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
-    """[`collate_examples`] batches of `examples`, in order."""
-    for start in range(0, len(examples), batch_size):
-        rows = examples[start : start + batch_size]
-        yield collate_examples(rows["item_ids"], rows["target_id"])
+def example_batches(examples: Dataset, batch_size: int, rows: range | None = None) -> Iterator[dict[str, torch.Tensor]]:
+    """[`collate_examples`] batches of `examples` (of its `rows`, default all), in order."""
+    rows = range(len(examples)) if rows is None else rows
+    for start in range(rows.start, rows.stop, batch_size):
+        batch = examples[start : min(start + batch_size, rows.stop)]
+        yield collate_examples(batch["item_ids"], batch["target_id"])
 
 
 def popularity_baseline_ranks(
@@ -144,16 +148,27 @@ class RankingEvaluator:
             if isinstance(model, GenRecModel):
                 batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
                 losses.append(gather(batch_losses.float()).cpu())
-        return torch.cat(ranks), torch.cat(losses) if losses else None
+        return torch.cat(ranks) if ranks else torch.zeros(0), torch.cat(losses) if losses else None
 
     def rank(self, model: RecommenderModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """[`rank_batches`] over `examples` in batches of `batch_size`, on the model's device."""
+        """[`rank_batches`] over `examples` in batches of `batch_size`, on the model's device.
+
+        Under `accelerate launch` or `torchrun`, call it on every process: each ranks its own contiguous share of the
+        examples and every process returns the ranks and losses of all of them, in order.
+        """
+        state = process_state()
+        share = range(
+            len(examples) * state.process_index // state.num_processes,
+            len(examples) * (state.process_index + 1) // state.num_processes,
+        )
         device = model.device
         batches = (
             {name: values.to(device) for name, values in batch.items()}
-            for batch in example_batches(examples, self.batch_size)
+            for batch in example_batches(examples, self.batch_size, share)
         )
-        return self.rank_batches(model, batches)
+        shares = gather_object([self.rank_batches(model, batches)])  # one (ranks, losses) per process, in order
+        losses = [share_losses for _, share_losses in shares if share_losses is not None]
+        return torch.cat([ranks for ranks, _ in shares]), torch.cat(losses) if losses else None
 
     def metrics(self, ranks: torch.Tensor, losses: torch.Tensor | None = None) -> dict[str, float]:
         """`hr@K`, `ndcg@K` and `mrr` of `ranks`, and the mean `loss` when `losses` are given."""

@@ -1,27 +1,26 @@
 """Building a trained model's catalog from an item table, resumably.
 
 Items of the table that the model has never seen are encoded through the model's item encoder in chunks, each chunk
-saved as it finishes under `.item_catalog_work/`; a rerun after an interruption encodes only the missing chunks.
+saved as it finishes under `.item_catalog_work/`; a rerun after an interruption encodes only the missing chunks. Under
+`accelerate launch` or `torchrun` the processes share the chunks out (`genrec_hf.sharded_encoding`) and the main
+process builds and saves the catalog.
 """
 
 import hashlib
-import json
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
-
-from .._atomic import atomic_path, atomic_write_text, commit_staged, finish_staged, staging_folder
+from .._atomic import commit_staged, finish_staged, staging_folder
+from .._distributed import process_state
 from ..data.items import item_column, load_item_table, select_items
 from ..encoders import ItemEncoder, ItemFeatures
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import PAD_ITEM, GenRecProcessor
+from ..sharded_encoding import encode_chunks
 from .catalog import CATALOG_FAISS, ItemCatalog, saved_titles
 from .faiss_index import FAISS_KINDS, build_faiss_index, faiss_recall_at_k
 from .items import append_items, load_item_encoder
@@ -58,7 +57,8 @@ class CatalogBuildOptions:
 
 @dataclass
 class CatalogBuildResult:
-    """What `build_catalog` did. `catalog` is `None` while `complete` is False (stopped by `max_chunks`)."""
+    """What `build_catalog` did. `catalog` is `None` while `complete` is False (stopped by `max_chunks`), and on every
+    process but the main one."""
 
     complete: bool
     num_new_items: int
@@ -85,10 +85,16 @@ def build_catalog(
     With `output_dir`, every encoded chunk is saved as it finishes (a rerun resumes after the last one), and the
     extended model, processor and catalog files are moved there together at the end. When `options.max_chunks` stops the
     build early, the result has `complete=False` and the model is left unchanged.
+
+    Under `accelerate launch` or `torchrun`, call it on every process with the same arguments: each process encodes
+    its share of the chunks with the encoder on its own device (`output_dir` is needed to exchange them), and the main
+    process alone extends its model, builds the catalog and writes the folder; the other processes return without a
+    catalog and leave their model unchanged.
     """
     options = options or CatalogBuildOptions()
     output_dir = Path(output_dir) if output_dir is not None else None
-    if output_dir is not None:
+    main_process = process_state().is_main_process
+    if output_dir is not None and main_process:
         finish_staged(output_dir)
     table = load_item_table(items) if items is not None else []
     asins = [str(a) for a in item_column(table, "parent_asin")]
@@ -100,14 +106,19 @@ def build_catalog(
         "%d items in the table, %d new to the catalog of %d items", len(asins), len(new_asins), processor.num_items
     )
 
-    work = _work_folder(output_dir, model, new_asins, chunks) if output_dir is not None else None
-    parts = _encode_chunks(model, processor, encoder, table, chunks, work, options)
-    if len(parts) < len(chunks):
-        return CatalogBuildResult(False, len(new_asins), len(parts), len(chunks), output_dir=output_dir)
+    work = output_dir / WORK_DIR if output_dir is not None else None
+    manifest = {
+        "new_items": hashlib.sha256("\n".join(new_asins).encode()).hexdigest(),
+        "encoder": model.config.item_encoder_name_or_path,
+    }
+    encode = _chunk_encoder(model, processor, encoder, table, options.batch_size)
+    encoded = encode_chunks(chunks, encode, work, manifest, options.max_chunks, options.show_progress)
+    if not (encoded.complete and main_process):
+        return CatalogBuildResult(
+            encoded.complete, len(new_asins), encoded.chunks_done, len(chunks), output_dir=output_dir
+        )
     if new_asins:
-        names = ("text_features", "image_features", "image_mask")
-        features = ItemFeatures(*(torch.cat([getattr(p, name) for p in parts]) for name in names))
-        append_items(model, processor, new_asins, features)
+        append_items(model, processor, new_asins, encoded.features)
     if output_dir is not None:
         titles = {**saved_titles(output_dir), **{a: t for a, t in titles.items() if t}}
     catalog = ItemCatalog.from_model(model, processor, titles)
@@ -146,57 +157,21 @@ def _new_item_positions(asins: Sequence[str], processor: GenRecProcessor) -> lis
     return positions
 
 
-def _work_folder(output_dir: Path, model: GenRecModel, new_asins: Sequence[str], chunks: Sequence[Sequence]) -> Path:
-    """The folder of saved chunks for this build; a partial build for other items or settings is discarded."""
-    work = output_dir / WORK_DIR
-    manifest = {
-        "new_items": hashlib.sha256("\n".join(new_asins).encode()).hexdigest(),
-        "chunk_sizes": [len(c) for c in chunks],
-        "encoder": model.config.item_encoder_name_or_path,
-    }
-    manifest_path = work / "manifest.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
-        logger.warning("discarding the partial catalog build in %s: it was for other items or settings", work)
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest_path, json.dumps(manifest))
-    return work
-
-
-def _encode_chunks(
+def _chunk_encoder(
     model: GenRecModel,
     processor: GenRecProcessor,
     encoder: ItemEncoder | None,
     table: Sequence[Mapping],
-    chunks: Sequence[Sequence[int]],
-    work: Path | None,
-    options: CatalogBuildOptions,
-) -> list[ItemFeatures]:
-    """Features of every chunk (table positions), read from `work` where a previous run saved them; stops after
-    `options.max_chunks` newly encoded chunks. The encoder is loaded only when a chunk needs encoding."""
-    parts, encoded = [], 0
-    done = sum((work / f"chunk-{i:06d}.safetensors").exists() for i in range(len(chunks))) if work else 0
-    if done:
-        logger.info("resuming: %d of %d chunks already encoded in %s", done, len(chunks), work)
-    total = sum(map(len, chunks))
-    progress = tqdm(total=total, desc="Encoding new items", unit="item", disable=not (options.show_progress and total))
-    for number, chunk in enumerate(chunks):
-        path = work / f"chunk-{number:06d}.safetensors" if work else None
-        if path is not None and path.exists():
-            parts.append(ItemFeatures(**load_file(path)))
-        else:
-            if options.max_chunks is not None and encoded >= options.max_chunks:
-                break
-            encoder = encoder or load_item_encoder(model)
-            batch = select_items(table, chunk)
-            parts.append(encoder.encode(batch, processor, batch_size=options.batch_size, show_progress=False))
-            encoded += 1
-            if path is not None:
-                with atomic_path(path) as partial:  # a chunk file exists only once it is complete
-                    save_file({k: v.contiguous() for k, v in parts[-1].as_dict().items()}, partial)
-        progress.update(len(chunk))
-    progress.close()
-    return parts
+    batch_size: int,
+) -> Callable[[Sequence[int]], ItemFeatures]:
+    """Encodes a chunk of table positions; the model's item encoder is loaded when the first chunk needs it."""
+
+    def encode(positions: Sequence[int]) -> ItemFeatures:
+        nonlocal encoder
+        encoder = encoder or load_item_encoder(model)
+        return encoder.encode(select_items(table, positions), processor, batch_size=batch_size, show_progress=False)
+
+    return encode
 
 
 __all__ = ["WORK_DIR", "CatalogBuildOptions", "CatalogBuildResult", "build_catalog"]

@@ -145,8 +145,8 @@ def item_content(
     encoder.model.to(training_args.device)  # this process's accelerator (`accelerate launch`, torchrun) or the CPU
     processor = encoder.build_processor(vocab, max_seq_len=max_seq_len)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
-    with training_args.main_process_first(desc="item features"):
-        features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
+    # Every process encodes its share of the items (genrec_hf.sharded_encoding) and returns all of them.
+    features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
     reference = {"item_encoder_name_or_path": encoder.name_or_path, "item_encoder_type": encoder.encoder_type}
     return processor, features, reference
 

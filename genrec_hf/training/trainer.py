@@ -1,12 +1,14 @@
 """GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from datasets import Dataset
 from huggingface_hub import CommitInfo, HfApi
+from torch.distributed.fsdp import FSDPModule
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -37,6 +39,23 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
+@contextmanager
+def unsharded(model: torch.nn.Module) -> Iterator[None]:
+    """Every parameter of an FSDP2-sharded `model` whole on every process for the block, sharded again after it.
+
+    Ranking encodes the catalog and the histories with the model's methods rather than its `forward`, and outside
+    `forward` FSDP keeps the parameters (e.g. the position embeddings) sharded. A model without FSDP is left alone.
+    """
+    units = [module for module in model.modules() if isinstance(module, FSDPModule)]
+    for unit in units:
+        unit.unshard()
+    try:
+        yield
+    finally:
+        for unit in units:
+            unit.reshard()
+
+
 class GenRecTrainer(Trainer):
     """Trains a [`GenRecModel`] and evaluates it by ranking the whole catalog for every example.
 
@@ -45,7 +64,8 @@ class GenRecTrainer(Trainer):
     Evaluation is a [`RankingEvaluator`] run through the Trainer's data loaders: the catalog is encoded once, each
     example's target is ranked among all items (ties count as the expected rank under random tie-breaking) and
     `hr@K`, `ndcg@K`, `mrr` and the mean InfoNCE `loss` are reported. Ranks are gathered across processes, so several
-    processes report the same metrics as one.
+    processes report the same metrics as one. Under FSDP2 (`configs/accelerate/fsdp.yaml`) the sharded parameters are
+    gathered whole for each evaluation, which runs outside `forward` ([`unsharded`]); FSDP1 is refused.
 
     Every push goes through `genrec_hf.hub.publish`, so each commit holds the whole `save_for_hub` folder (remote
     code, processor, card): `push_to_hub()` publishes `output_dir`, and with `args.push_to_hub` each checkpoint save
@@ -78,6 +98,11 @@ class GenRecTrainer(Trainer):
     ):
         self._hub_token = hub_token  # before super().__init__, which creates the repo when args.push_to_hub
         super().__init__(*args, **kwargs)
+        if self.is_fsdp_enabled and getattr(self.accelerator.state.fsdp_plugin, "fsdp_version", 1) != 2:
+            raise ValueError(
+                "GenRecTrainer runs under FSDP2 only (fsdp_version: 2, as in configs/accelerate/fsdp.yaml): its "
+                "evaluation gathers the sharded parameters with FSDP2's unshard"
+            )
         self.evaluator = RankingEvaluator(
             exclude_history=exclude_history, ks=metric_ks, bootstrap_samples=bootstrap_samples, seed=self.args.seed
         )
@@ -183,7 +208,7 @@ class GenRecTrainer(Trainer):
         """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
         generative model), in dataset order."""
         model = self.accelerator.unwrap_model(self.model)
-        with self.autocast_smart_context_manager():
+        with unsharded(self.model), self.autocast_smart_context_manager():
             batches = (self._prepare_inputs(batch) for batch in dataloader)
             return self.evaluator.rank_batches(model, batches, gather=self.accelerator.gather_for_metrics)
 
@@ -195,4 +220,4 @@ class GenRecTrainer(Trainer):
         return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
 
-__all__ = ["EpochSeededLengthGroupedSampler", "GenRecTrainer"]
+__all__ = ["EpochSeededLengthGroupedSampler", "GenRecTrainer", "unsharded"]
