@@ -451,8 +451,8 @@ class GenRecModel(GenRecPreTrainedModel):
         }
         if self.config.item_features_sha256 is None:  # saved before the features had their own file
             logger.warning(
-                "%s keeps its content features in its weights (saved by an older version of this code): save_pretrained "
-                "stores them once in %s",
+                "%s keeps its content features in its weights (saved by an older version of this code): "
+                "save_pretrained stores them once in %s",
                 name_or_path,
                 ITEM_FEATURES_FILE,
             )
