@@ -290,15 +290,10 @@ class GenRecModel(GenRecPreTrainedModel):
 
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
-        rows = config.num_items + 1
-        for name, shape, dtype in (
-            ("item_text_features", (rows, config.text_feature_dim), FEATURE_DTYPE),
-            ("item_image_features", (rows, config.image_feature_dim), FEATURE_DTYPE),
-            ("item_image_mask", (rows,), torch.bool),
-        ):
-            self.register_buffer(name, torch.zeros(shape, dtype=dtype), persistent=False)
+        for name, (dtype, shape) in self._item_features_layout().items():  # saved in their own file, not the weights
+            self.register_buffer(FEATURE_BUFFERS[name], torch.zeros(shape, dtype=dtype), persistent=False)
         self.register_buffer("item_id_known", self._default_id_known(config))
-        self.register_buffer("item_popularity", torch.zeros(rows))
+        self.register_buffer("item_popularity", torch.zeros(config.num_items + 1))
         # The same on every process and fixed in training: DDP need not broadcast them (nor un-share their mapping).
         self._ddp_params_and_buffers_to_ignore = list(FEATURE_BUFFERS.values())
         self._item_features_home: str | os.PathLike | None = None
@@ -389,7 +384,7 @@ class GenRecModel(GenRecPreTrainedModel):
     # The features file
     # ----------------------------------------------------------------------------------------------------------
     def _item_features_layout(self) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
-        """Dtype and shape of each tensor of the features file, as the config implies them."""
+        """Dtype and shape of each tensor of the features file (and content buffer), as the config implies them."""
         rows, config = self.config.num_items + 1, self.config
         return {
             "text_features": (FEATURE_DTYPE, (rows, config.text_feature_dim)),
