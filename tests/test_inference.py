@@ -154,6 +154,7 @@ def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(
     model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
     assert model.config.num_items == processor.num_items == 2 * CLUSTER_SIZE + 5
     assert processor.item_vocab[-5:] == [r["parent_asin"] for r in new_items]
+    assert model.item_text_features[-5:].float().norm(dim=-1).gt(0.5).all()  # the saved features file grew too
     catalog = ItemCatalog.load(folder)
     assert catalog.matches(model, processor) and catalog.index is not None and (folder / CATALOG_FAISS).exists()
     assert catalog.titles[-1] == "new gadget 4" and catalog.titles[1] == "alpha gadget 01"
