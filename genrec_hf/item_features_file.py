@@ -115,7 +115,7 @@ def save_features(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]) 
     return digest
 
 
-def _read_header(path: str | os.PathLike, size: int) -> tuple[int, dict[str, tuple[str, tuple, list]]]:
+def _read_header(path: str | os.PathLike, size: int) -> tuple[int, dict[str, tuple[str, tuple, tuple[int, int]]]]:
     """Where the data of a safetensors file starts, and `name -> (dtype, shape, data_offsets)` from its header."""
     with open(path, "rb") as handle:
         prefix = handle.read(8)
@@ -125,7 +125,12 @@ def _read_header(path: str | os.PathLike, size: int) -> tuple[int, dict[str, tup
         try:
             header = json.loads(handle.read(length))
             header.pop("__metadata__", None)
-            entries = {name: (e["dtype"], tuple(e["shape"]), e["data_offsets"]) for name, e in header.items()}
+            entries = {}
+            for name, entry in header.items():
+                begin, end = entry["data_offsets"]
+                if not isinstance(begin, int) or not isinstance(end, int):
+                    raise TypeError(f"data offsets {begin!r}, {end!r}")
+                entries[name] = (entry["dtype"], tuple(entry["shape"]), (begin, end))
         except (UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
             raise ValueError(f"{path} is not a safetensors file (unreadable header)") from None
     return 8 + length, entries

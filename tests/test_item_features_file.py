@@ -112,6 +112,20 @@ def test_a_missing_or_foreign_features_file_is_named_in_the_error(model, tiny_co
     with pytest.raises(ValueError, match=rf"{features} is not a safetensors file"):
         GenRecModel.from_pretrained(tmp_path / "model")
 
+    # a crafted repository: the right shapes, offsets past the end of the file, and a config.json that agrees
+    header = {
+        "text_features": {"dtype": "F16", "shape": [51, 16], "data_offsets": [10**9, 10**9 + 1632]},
+        "image_features": {"dtype": "F16", "shape": [51, 8], "data_offsets": [0, 816]},
+        "image_mask": {"dtype": "BOOL", "shape": [51], "data_offsets": [816, 867]},
+    }
+    text = json.dumps(header).encode()
+    features.write_bytes(len(text).to_bytes(8, "little") + text + bytes(867))
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config["item_features_sha256"] = hashlib.sha256(features.read_bytes()).hexdigest()
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"{features}: the data offsets of text_features .* outside the file"):
+        GenRecModel.from_pretrained(tmp_path / "model")
+
 
 @pytest.mark.parametrize("location", ["../../item_features.safetensors", "/tmp/x.safetensors", "sub/x", "..", ""])
 def test_the_config_names_no_features_path_outside_the_model_folder_or_its_parent(location):
