@@ -8,7 +8,9 @@ bytes), so its SHA-256, which the model's config.json records, is a function of 
 holds the same bytes is never written again, and a copy this process knows of is hard-linked rather than rewritten. It
 is memory-mapped on load (`torch.from_file`): rows are read from disk when they are gathered, and nothing is unpickled.
 
-Shipped with the model as remote code: imports only the standard library, torch and flat siblings.
+Shipped with the model as remote code: imports only the standard library and torch (transformers 5.4 copies only the
+direct sibling imports of the model's file into a local folder's module cache, so the model's file does the atomic
+rename).
 """
 
 import hashlib
@@ -17,11 +19,8 @@ import math
 import os
 import struct
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import torch
-
-from ._atomic import atomic_path
 
 ITEM_FEATURES_FILE = "item_features.safetensors"
 FEATURE_DTYPE = torch.float16  # the storage precision; the model upcasts the rows it gathers
@@ -35,10 +34,6 @@ _known_files: dict[str, tuple[tuple[int, int, int, int], str]] = {}
 def _stat_key(path: str | os.PathLike) -> tuple[int, int, int, int]:
     stat = os.stat(path)
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def _remember(path: str | os.PathLike, digest: str) -> None:
-    _known_files[os.path.realpath(path)] = (_stat_key(path), digest)
 
 
 def _file_parts(tensors: Mapping[str, torch.Tensor]) -> Iterator[bytes | memoryview]:
@@ -63,7 +58,7 @@ def _file_parts(tensors: Mapping[str, torch.Tensor]) -> Iterator[bytes | memoryv
 
 
 def features_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 of the features file `save_features(path, tensors)` writes, computed without writing it."""
+    """SHA-256 of the features file of `tensors` (the bytes `write_features` writes), computed without writing it."""
     digest = hashlib.sha256()
     for part in _file_parts(tensors):
         digest.update(part)
@@ -79,40 +74,34 @@ def file_sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 24):
             digest.update(chunk)
-    _remember(path, digest.hexdigest())
+    remember(path, digest.hexdigest())
     return digest.hexdigest()
 
 
-def _link_known_copy(digest: str, target: Path) -> bool:
-    """Hard-links a file this process knows to hold `digest` (unchanged since) to `target`; whether it could."""
+def holds(path: str | os.PathLike, digest: str) -> bool:
+    """Whether `path` is a file whose SHA-256 is `digest`."""
+    return os.path.isfile(path) and file_sha256(path) == digest
+
+
+def write_features(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], digest: str) -> None:
+    """Creates the features file of `tensors` (SHA-256 `digest`) at the new path `path`: a hard link to a file this
+    process knows to hold those bytes (unchanged since), else the bytes themselves. Callers write to a temporary path
+    and rename it over the target, so a model that maps the old file keeps reading it whole."""
     for source, (key, known_digest) in list(_known_files.items()):
         try:
             if known_digest == digest and _stat_key(source) == key:
-                os.link(source, target)
-                return True
+                os.link(source, path)
+                return
         except OSError:  # gone, another file system, or no hard links there
             continue
-    return False
+    with open(path, "wb") as handle:
+        for part in _file_parts(tensors):
+            handle.write(part)
 
 
-def save_features(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]) -> str:
-    """Writes the features file of `tensors` to `path` and returns its SHA-256.
-
-    Nothing is written when `path` already holds these bytes; a file of this process with the same bytes is
-    hard-linked instead of written again. The file is replaced in one rename, so a reader (or a model that maps the
-    old file) never sees a partly written one.
-    """
-    path = Path(path)
-    digest = features_sha256(tensors)
-    if path.is_file() and file_sha256(path) == digest:
-        return digest
-    with atomic_path(path) as partial:
-        if not _link_known_copy(digest, partial):
-            with open(partial, "wb") as handle:
-                for part in _file_parts(tensors):
-                    handle.write(part)
-    _remember(path, digest)
-    return digest
+def remember(path: str | os.PathLike, digest: str) -> None:
+    """Records that the file at `path`, as it is now, holds `digest` (so it is neither hashed nor written again)."""
+    _known_files[os.path.realpath(path)] = (_stat_key(path), digest)
 
 
 def _read_header(path: str | os.PathLike, size: int) -> tuple[int, dict[str, tuple[str, tuple, tuple[int, int]]]]:
@@ -170,4 +159,13 @@ def map_features(
     return tensors
 
 
-__all__ = ["FEATURE_DTYPE", "ITEM_FEATURES_FILE", "features_sha256", "file_sha256", "map_features", "save_features"]
+__all__ = [
+    "FEATURE_DTYPE",
+    "ITEM_FEATURES_FILE",
+    "features_sha256",
+    "file_sha256",
+    "holds",
+    "map_features",
+    "remember",
+    "write_features",
+]

@@ -18,8 +18,17 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import SAFE_WEIGHTS_NAME, ModelOutput, cached_file, logging
 
+from ._atomic import atomic_path
 from .configuration_genrec import GenRecConfig
-from .item_features_file import FEATURE_DTYPE, ITEM_FEATURES_FILE, map_features, save_features
+from .item_features_file import (
+    FEATURE_DTYPE,
+    ITEM_FEATURES_FILE,
+    features_sha256,
+    holds,
+    map_features,
+    remember,
+    write_features,
+)
 from .losses_genrec import full_catalog_info_nce, gather_across_processes, sampled_info_nce, sampling_log_q
 from .ranking import (
     catalog_scores,
@@ -410,11 +419,16 @@ class GenRecModel(GenRecPreTrainedModel):
         SHA-256 go into config.json (`item_features_file`, `item_features_sha256`). See `item_features_kept_in` for
         folders that share one file."""
         if is_main_process:
-            home = Path(self._item_features_home or save_directory)
+            path = Path(self._item_features_home or save_directory) / ITEM_FEATURES_FILE
             layout = self._item_features_layout()
             features = {name: getattr(self, buffer).to(layout[name][0]) for name, buffer in FEATURE_BUFFERS.items()}
-            self.config.item_features_sha256 = save_features(home / ITEM_FEATURES_FILE, features)
-            self.config.item_features_file = Path(os.path.relpath(home / ITEM_FEATURES_FILE, save_directory)).as_posix()
+            digest = features_sha256(features)
+            if not holds(path, digest):
+                with atomic_path(path) as partial:  # one rename: a model mapping the old file keeps reading it whole
+                    write_features(partial, features, digest)
+                remember(path, digest)
+            self.config.item_features_sha256 = digest
+            self.config.item_features_file = Path(os.path.relpath(path, save_directory)).as_posix()
         return super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
 
     def _get_files_timestamps(self, working_dir: str | os.PathLike) -> dict[str, float]:

@@ -2,6 +2,7 @@
 written once, memory-mapped on load, refused with a named error when missing or not the file the config records,
 still read from the weights of models saved before the file existed, and pushed with the model."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
 from huggingface_hub.errors import EntryNotFoundError
 from safetensors import safe_open
@@ -161,17 +163,24 @@ def test_every_push_path_uploads_the_features_file(model, tmp_path, monkeypatch)
     def create_commit(api, repo_id, operations, **kwargs):
         uploaded.append({op.path_in_repo for op in operations})
         oid = "b" * 40
-        return CommitInfo(f"https://huggingface.co/{repo_id}/commit/{oid}", "", "", oid, _endpoint=None)
+        url = f"https://huggingface.co/{repo_id}/commit/{oid}"
+        return CommitInfo(commit_url=url, commit_message="", commit_description="", oid=oid, _endpoint=None)
 
     def no_card(*args, **kwargs):
         raise EntryNotFoundError("no card")
 
-    monkeypatch.setattr(
-        HfApi, "create_repo", lambda api, repo_id, **kwargs: RepoUrl(f"https://huggingface.co/{repo_id}")
-    )
+    def create_repo(api, repo_id, **kwargs):
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    # transformers 5.4 calls huggingface_hub's module-level functions (bound to its default HfApi at import)
+    for module in (transformers.modeling_utils, transformers.utils.hub):
+        for name, fake in (("create_repo", create_repo), ("create_commit", create_commit)):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, functools.partial(fake, None))
     monkeypatch.setattr(ModelCard, "load", no_card)
     model.push_to_hub("me/genrec")
-    model.save_pretrained(tmp_path / "genrec", push_to_hub=True, repo_id="me/genrec")
-    model.save_pretrained(tmp_path / "genrec", push_to_hub=True, repo_id="me/genrec")  # the file was already there
+    model.save_pretrained(str(tmp_path / "genrec"), push_to_hub=True, repo_id="me/genrec")
+    model.save_pretrained(str(tmp_path / "genrec"), push_to_hub=True, repo_id="me/genrec")  # the file was already there
     assert len(uploaded) == 3 and all({FEATURES, "model.safetensors", "config.json"} <= files for files in uploaded)
