@@ -1,5 +1,6 @@
 """Configuration of the GenRec next-item recommender."""
 
+import re
 from functools import partial
 
 from transformers import PreTrainedConfig
@@ -68,6 +69,14 @@ class GenRecConfig(PreTrainedConfig):
             `"clip"` (text and image towers) or `"text"` (a sentence encoder with mean pooling).
         pad_item_id (`int`, *optional*, defaults to 0):
             Index of the padding item. Not called `pad_token_id`: the Trainer copies tokenizer ids into that name.
+        item_features_file (`str`, *optional*, defaults to `"item_features.safetensors"`):
+            The file of the catalog's content features, relative to the model folder: in the folder itself, or, for a
+            Trainer checkpoint, in the run folder above it (`"../item_features.safetensors"`), so that checkpoints do
+            not copy it. Set by `save_pretrained`; no other path is accepted, so a downloaded config cannot point
+            elsewhere.
+        item_features_sha256 (`str`, *optional*):
+            SHA-256 of that file, checked when the model is loaded. Set by `save_pretrained`; `None` in configs saved
+            before the features had a file of their own (the features are then read from the weights).
     """
 
     model_type = "genrec"
@@ -93,6 +102,8 @@ class GenRecConfig(PreTrainedConfig):
     item_encoder_name_or_path: str | None = "openai/clip-vit-base-patch32"
     item_encoder_type: str = "clip"
     pad_item_id: int = 0
+    item_features_file: str = "item_features.safetensors"
+    item_features_sha256: str | None = None
 
     def __post_init__(self, **kwargs):
         if self.num_id_items is None:
@@ -130,6 +141,17 @@ class GenRecConfig(PreTrainedConfig):
         check(self.loss_chunk_size >= 1, "loss_chunk_size", "must be a positive integer")
         check(self.item_encoder_type in ITEM_ENCODER_TYPES, "item_encoder_type", f"one of {ITEM_ENCODER_TYPES}")
         check(self.pad_item_id == 0, "pad_item_id", "padding must be item index 0")
+        name = self.item_features_file.removeprefix("../")
+        check(
+            bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name,
+            "item_features_file",
+            "a file name in the model folder or its parent ('../<name>'), no other path",
+        )
+        check(
+            self.item_features_sha256 is None or re.fullmatch("[0-9a-f]{64}", self.item_features_sha256) is not None,
+            "item_features_sha256",
+            "a SHA-256 in hexadecimal",
+        )
 
 
 __all__ = ["GenRecConfig", "check_field"]

@@ -1,19 +1,34 @@
 """GenRec: content/ID item tower, causal Transformer user tower, scores over the item catalog."""
 
+import contextlib
 import math
-from collections.abc import Callable
+import os
+import posixpath
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput
+from transformers.utils import SAFE_WEIGHTS_NAME, ModelOutput, cached_file, logging
 
+from ._atomic import atomic_path
 from .configuration_genrec import GenRecConfig
+from .item_features_file import (
+    FEATURE_DTYPE,
+    ITEM_FEATURES_FILE,
+    features_sha256,
+    holds,
+    map_features,
+    remember,
+    write_features,
+)
 from .losses_genrec import full_catalog_info_nce, gather_across_processes, sampled_info_nce, sampling_log_q
 from .ranking import (
     catalog_scores,
@@ -23,6 +38,16 @@ from .ranking import (
     popularity_scores,
     top_k,
 )
+
+logger = logging.get_logger(__name__)
+
+# Content features (name in the features file -> buffer of the model); `from_pretrained` arguments that locate files.
+FEATURE_BUFFERS = {
+    "text_features": "item_text_features",
+    "image_features": "item_image_features",
+    "image_mask": "item_image_mask",
+}
+HUB_KWARGS = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "subfolder")
 
 
 @dataclass
@@ -261,20 +286,26 @@ class GenRecPreTrainedModel(PreTrainedModel):
 
 
 class GenRecModel(GenRecPreTrainedModel):
-    """Next-item recommender over a fixed item catalog whose content features are stored in the model.
+    """Next-item recommender over a fixed item catalog whose content features travel with the model.
 
-    The catalog (content features, image masks, known-ID flags and training popularity) lives in persistent buffers,
-    so a model loaded with `from_pretrained` scores and recommends without the item encoder or a network.
+    The catalog's content features (text and image features, image masks) are kept in float16 and saved once, in
+    `item_features.safetensors` beside the weights (not in them); `from_pretrained` memory-maps that file, so a loaded
+    model scores and recommends without the item encoder or a network, and only the rows it gathers are read (and
+    upcast to the model's dtype). Known-ID flags and training popularity, which training decides, stay in the weights.
     """
+
+    # configs saved before the features had their own file keep them in the weights (see `_load_item_features`)
+    _keys_to_ignore_on_load_unexpected = [rf"^{name}$" for name in FEATURE_BUFFERS.values()]
 
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
-        rows = config.num_items + 1
-        self.register_buffer("item_text_features", torch.zeros(rows, config.text_feature_dim))
-        self.register_buffer("item_image_features", torch.zeros(rows, config.image_feature_dim))
-        self.register_buffer("item_image_mask", torch.zeros(rows, dtype=torch.bool))
+        for name, (dtype, shape) in self._item_features_layout().items():  # saved in their own file, not the weights
+            self.register_buffer(FEATURE_BUFFERS[name], torch.zeros(shape, dtype=dtype), persistent=False)
         self.register_buffer("item_id_known", self._default_id_known(config))
-        self.register_buffer("item_popularity", torch.zeros(rows))
+        self.register_buffer("item_popularity", torch.zeros(config.num_items + 1))
+        # The same on every process and fixed in training: DDP need not broadcast them (nor un-share their mapping).
+        self._ddp_params_and_buffers_to_ignore = list(FEATURE_BUFFERS.values())
+        self._item_features_home: str | os.PathLike | None = None
         self.item_tower = GenRecItemTower(config)
         self.position_embeddings = nn.Parameter(torch.empty(config.max_seq_len, config.hidden_size))
         self.embedding_dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -303,7 +334,8 @@ class GenRecModel(GenRecPreTrainedModel):
         image_features: torch.Tensor | None = None,
         image_mask: torch.Tensor | None = None,
     ) -> None:
-        """Stores the content features of catalog items `1..num_items` (rows in catalog order, no padding row)."""
+        """Stores the content features of catalog items `1..num_items` (rows in catalog order, no padding row), in
+        the buffers' precision (float16, that of the features file)."""
         for name, values in (
             ("item_text_features", text_features),
             ("item_image_features", image_features),
@@ -362,11 +394,120 @@ class GenRecModel(GenRecPreTrainedModel):
         self.config.num_items += count
         return torch.arange(first_new, first_new + count, device=self.item_popularity.device)
 
+    # ----------------------------------------------------------------------------------------------------------
+    # The features file
+    # ----------------------------------------------------------------------------------------------------------
+    def _item_features_layout(self) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+        """Dtype and shape of each tensor of the features file (and content buffer), as the config implies them."""
+        rows, config = self.config.num_items + 1, self.config
+        return {
+            "text_features": (FEATURE_DTYPE, (rows, config.text_feature_dim)),
+            "image_features": (FEATURE_DTYPE, (rows, config.image_feature_dim)),
+            "image_mask": (torch.bool, (rows,)),
+        }
+
+    @contextlib.contextmanager
+    def item_features_kept_in(self, folder: str | os.PathLike) -> Iterator[None]:
+        """Within the block, `save_pretrained` keeps the content features in `folder` (written there once, unless it
+        already holds them) and each saved config refers to that file by relative name: what `GenRecTrainer` does for
+        its checkpoints, `run/checkpoint-N` referring to `run/item_features.safetensors` as
+        `../item_features.safetensors`, so a checkpoint holds only weights and training state."""
+        previous, self._item_features_home = self._item_features_home, folder
+        try:
+            yield
+        finally:
+            self._item_features_home = previous
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus the catalog's content features in `item_features.safetensors`
+        (float16, row 0 padding; not written again when the file there already holds the same bytes), whose name and
+        SHA-256 go into config.json (`item_features_file`, `item_features_sha256`). See `item_features_kept_in` for
+        folders that share one file."""
+        if is_main_process:
+            path = Path(self._item_features_home or save_directory) / ITEM_FEATURES_FILE
+            layout = self._item_features_layout()
+            features = {name: getattr(self, buffer).to(layout[name][0]) for name, buffer in FEATURE_BUFFERS.items()}
+            digest = features_sha256(features)
+            if not holds(path, digest):
+                with atomic_path(path) as partial:  # one rename: a model mapping the old file keeps reading it whole
+                    write_features(partial, features, digest)
+                remember(path, digest)
+            self.config.item_features_sha256 = digest
+            self.config.item_features_file = Path(os.path.relpath(path, save_directory)).as_posix()
+        return super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+
+    def _get_files_timestamps(self, working_dir: str | os.PathLike) -> dict[str, float]:
+        # `save_pretrained(push_to_hub=True)` uploads the files its save changed; the features file is written (or
+        # kept) before the parent looks, and belongs to every push all the same.
+        timestamps = super()._get_files_timestamps(working_dir)
+        timestamps.pop(ITEM_FEATURES_FILE, None)
+        return timestamps
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then the catalog's content features memory-mapped from the file
+        config.json names, found like the weights: in the folder, or fetched from the Hub through transformers'
+        cached-file utilities (cache, offline mode, `revision`, `token`). A missing file, or one whose SHA-256 or
+        shapes do not match config.json, raises an error naming it."""
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # `output_loading_info=True`
+        if pretrained_model_name_or_path is not None:
+            model._load_item_features(
+                str(pretrained_model_name_or_path), {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+            )
+        return loaded
+
+    def _load_item_features(self, name_or_path: str, hub_kwargs: dict) -> None:
+        # the commit the config came from, so that weights, config and features match
+        hub_kwargs = {
+            **hub_kwargs,
+            "revision": getattr(self.config, "_commit_hash", None) or hub_kwargs.get("revision"),
+        }
+        if self.config.item_features_sha256 is None:  # saved before the features had their own file
+            logger.warning(
+                "%s keeps its content features in its weights (saved by an older version of this code): "
+                "save_pretrained stores them once in %s",
+                name_or_path,
+                ITEM_FEATURES_FILE,
+            )
+            with safe_open(cached_file(name_or_path, SAFE_WEIGHTS_NAME, **hub_kwargs), "pt") as weights:
+                features = {name: weights.get_tensor(buffer) for name, buffer in FEATURE_BUFFERS.items()}
+        else:
+            path = self._item_features_path(name_or_path, hub_kwargs)
+            features = map_features(path, self._item_features_layout(), self.config.item_features_sha256)
+        for name, buffer in FEATURE_BUFFERS.items():
+            current = getattr(self, buffer)
+            self._buffers[buffer] = features[name].to(current.device, current.dtype)  # no copy on the CPU
+
+    def _item_features_path(self, name_or_path: str, hub_kwargs: dict) -> str:
+        """Local path of the features file of the model folder (or Hub repo) `name_or_path`."""
+        hub_kwargs = dict(hub_kwargs)
+        location = posixpath.normpath(
+            posixpath.join(hub_kwargs.pop("subfolder", "") or "", self.config.item_features_file)
+        )
+        if os.path.isdir(name_or_path):
+            path = os.path.join(name_or_path, location)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{os.path.normpath(path)} not found: it holds the content features of the model in {name_or_path} "
+                    f"(config.item_features_file={self.config.item_features_file!r}). A Trainer checkpoint refers to "
+                    "the file of its run folder: load it inside that folder, or copy the file beside it."
+                )
+            return path
+        if location.startswith("../"):
+            raise ValueError(f"{name_or_path}: config.item_features_file points outside the repository ({location})")
+        folder, filename = posixpath.split(location)
+        try:
+            return cached_file(name_or_path, filename, subfolder=folder, **hub_kwargs)
+        except OSError as error:
+            raise OSError(f"the content features {location} of {name_or_path} cannot be fetched: {error}") from error
+
     def _item_tower_inputs(self, item_indices: torch.LongTensor) -> tuple[torch.Tensor, ...]:
+        dtype = self.position_embeddings.dtype  # the stored float16 rows are upcast as they are gathered
         return (
             item_indices,
-            self.item_text_features[item_indices],
-            self.item_image_features[item_indices],
+            self.item_text_features[item_indices].to(dtype),
+            self.item_image_features[item_indices].to(dtype),
             self.item_image_mask[item_indices],
             self.item_id_known[item_indices],
         )

@@ -183,9 +183,12 @@ def hub(monkeypatch, tmp_path) -> HubRecorder:
 
 EXPECTED_FILES = {
     "README.md",
+    "_atomic.py",
     "config.json",
     "configuration_genrec.py",
     "item_content.py",
+    "item_features.safetensors",
+    "item_features_file.py",
     "losses_genrec.py",
     "metrics.json",
     "model.safetensors",

@@ -102,6 +102,7 @@ def test_a_model_from_a_hub_repo_id_uses_its_uploaded_catalog(published, tmp_pat
         blocked = run_child("blocked", REPO_ID, online, tmp_path)
     fetched = {path.rsplit("/", 1)[-1] for method, path in hub.requests if method == "GET"}
     assert {"item_catalog.json", "item_catalog.safetensors", "item_catalog.faiss", "pipeline_genrec.py"} <= fetched
+    assert "item_features.safetensors" in fetched  # the content features, through transformers' cached files
     offline = run_child("installed", REPO_ID, {**env, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "1"}, tmp_path)
 
     assert installed["pipeline"] == "genrec_hf.inference.pipeline.NextItemRecommendationPipeline"
@@ -128,3 +129,48 @@ def test_shipped_pipeline_serves_a_generative_model_without_genrec_hf(tmp_path):
     expected = pipeline("next-item-recommendation", model=model, processor=processor)(HISTORIES, k=4, return_flags=True)
     assert recommendations(blocked["ranked"]) == recommendations(expected)
     assert all(len(result["recommendations"]) == 4 for result in blocked["ranked"])
+
+
+CHECKPOINT_CHILD = """
+import json, sys
+sys.modules["genrec_hf"] = None  # a stranger: the shipped code only
+import torch
+from transformers import AutoModel
+
+histories = torch.tensor([[1, 2, 3], [13, 14, 0]])
+if sys.argv[2] == "checkpoint":
+    root = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+    checkpoint = AutoModel.from_pretrained(sys.argv[1], subfolder="last-checkpoint", trust_remote_code=True).eval()
+    print("RESULT " + json.dumps(torch.equal(root(histories).logits, checkpoint(histories).logits)))
+else:
+    try:
+        AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
+    except ValueError as error:
+        print("RESULT " + json.dumps(str(error)))
+"""
+
+
+def test_a_checkpoint_uploaded_beside_its_model_reads_the_repository_features_file(published, tmp_path):
+    """`hub_strategy="checkpoint"` uploads the raw checkpoint folder, whose config refers to the features file one
+    folder up: in a repository that is the file at its root; a root config pointing above the root is refused."""
+    folder, _ = published
+    files = {path.name: path.read_bytes() for path in folder.iterdir()}
+    one_up = json.dumps({**json.loads(files["config.json"]), "item_features_file": "../item_features.safetensors"})
+    with_checkpoint = {**files, "last-checkpoint/config.json": one_up.encode()}
+    with_checkpoint["last-checkpoint/model.safetensors"] = files["model.safetensors"]
+    results = {}
+    for mode, served in (("checkpoint", with_checkpoint), ("outside", {**files, "config.json": one_up.encode()})):
+        env = {"HF_HOME": str(tmp_path / mode), "HF_HUB_OFFLINE": "0", "TRANSFORMERS_VERBOSITY": "error"}
+        with HubServer(REPO_ID, served, repo_type="model") as hub:
+            out = subprocess.run(
+                [sys.executable, "-c", CHECKPOINT_CHILD, REPO_ID, mode],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **env, "HF_ENDPOINT": hub.url},
+                cwd=tmp_path,
+                timeout=240,
+            )
+        assert out.returncode == 0, out.stderr[-4000:]
+        results[mode] = json.loads(out.stdout.split("RESULT ", 1)[1])
+    assert results["checkpoint"] is True
+    assert "points outside the repository" in results["outside"]

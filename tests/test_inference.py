@@ -114,7 +114,8 @@ def test_pipeline_encodes_items_given_with_content(trained_model_dir, tiny_clip_
     # the new item was encoded by the model's item encoder (the tiny CLIP named in its config)
     encoder = ItemEncoder.from_pretrained(str(tiny_clip_path))
     features = encoder.encode([new_item], recommender.processor, show_progress=False)
-    torch.testing.assert_close(recommender.model.item_text_features[-1], features.text_features[0])
+    # stored at the precision of the features file
+    assert torch.equal(recommender.model.item_text_features[-1], features.text_features[0].half())
     # same answer as the model's own recommend on the extended catalog; a string not in the catalog is skipped
     batch = recommender.processor([["A01", "NEW1", "A02"]])
     expected = recommender.model.recommend(batch["item_ids"], batch["attention_mask"], k=4)
@@ -153,6 +154,7 @@ def test_precompute_extends_catalog_resumably_and_reports_faiss_recall(
     model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
     assert model.config.num_items == processor.num_items == 2 * CLUSTER_SIZE + 5
     assert processor.item_vocab[-5:] == [r["parent_asin"] for r in new_items]
+    assert model.item_text_features[-5:].float().norm(dim=-1).gt(0.5).all()  # the saved features file grew too
     catalog = ItemCatalog.load(folder)
     assert catalog.matches(model, processor) and catalog.index is not None and (folder / CATALOG_FAISS).exists()
     assert catalog.titles[-1] == "new gadget 4" and catalog.titles[1] == "alpha gadget 01"

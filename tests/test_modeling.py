@@ -48,8 +48,9 @@ class GenRecModelTester:
 
 
 def all_parameters_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    """Parameters and every buffer (the content features too, which are not in the state dict) equal."""
+    sa, sb = (dict(m.named_parameters()) | dict(m.named_buffers()) for m in (a, b))
+    return sa.keys() == sb.keys() and all(sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]) for k in sa)
 
 
 class TestGenRecModel:

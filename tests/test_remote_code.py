@@ -66,6 +66,8 @@ def test_save_for_hub_writes_code_and_auto_map(hub_folder):
         "modeling_genrec.py",
         "processing_genrec.py",
         "losses_genrec.py",
+        "item_features.safetensors",  # the content features, beside the weights (not in them)
+        "item_features_file.py",
     }
     assert required <= names, required - names
     assert "tokenizer_config.json" in names or "tokenizer.json" in names
@@ -78,7 +80,8 @@ def test_save_for_hub_writes_code_and_auto_map(hub_folder):
     assert processor_config["auto_map"] == {"AutoProcessor": "processing_genrec.GenRecProcessor"}
     assert len(processor_config["item_vocab"]) == 51
     # the copied code imports only its flat siblings, never the package
-    for name in ("configuration_genrec.py", "modeling_genrec.py", "processing_genrec.py", "losses_genrec.py"):
+    shipped = ("configuration_genrec.py", "modeling_genrec.py", "processing_genrec.py", "losses_genrec.py")
+    for name in (*shipped, "item_features_file.py", "_atomic.py"):
         assert "genrec_hf" not in (folder / name).read_text().replace("genrec_hf:", ""), name
 
 

@@ -60,8 +60,12 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
     for name, tensor in cli_model.state_dict().items():
         torch.testing.assert_close(result.model.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
 
+    features = tmp_path / "python" / "item_features.safetensors"  # written at the first checkpoint
+    at_checkpoint = features.stat()
     saved = result.save()
     assert saved == tmp_path / "python"
+    assert (features.stat().st_ino, features.stat().st_mtime_ns) == (at_checkpoint.st_ino, at_checkpoint.st_mtime_ns)
+    assert list(saved.glob("checkpoint-*")) and not list(saved.glob("checkpoint-*/item_features.safetensors"))
     assert json.loads((saved / "metrics.json").read_text()) == result.report.to_dict()
     assert (saved / "model.safetensors").is_file() and (saved / "processor_config.json").is_file()
 

@@ -71,7 +71,8 @@ def test_train_script_on_the_synthetic_sample_writes_everything_and_reuses_cache
     assert model.config.image_feature_dim == 0
     processor = GenRecProcessor.from_pretrained(out)
     assert processor.num_items == model.config.num_items == written["data"]["stats"]["items"]
-    assert model.item_text_features[1:].norm(dim=-1).sub(1).abs().max() < 1e-5  # real encoder output, unit norm
+    # real encoder output, unit norm (to the float16 precision of the features file)
+    assert model.item_text_features[1:].float().norm(dim=-1).sub(1).abs().max() < 1e-3
 
     # A second run of the same command reads the item features from the cache: the encoder never runs.
     def no_encoding(*args, **kwargs):

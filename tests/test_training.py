@@ -4,12 +4,16 @@ The learnable pattern: catalog item `i` is always followed by item `i + 1` (mod 
 few dozen steps; the popularity baseline cannot, so the trained model must beat it on valid HR@10.
 """
 
+import json
 import math
 import random
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
+from safetensors import safe_open
 from transformers import AutoModel, TrainerCallback, TrainingArguments
 
 import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
@@ -238,6 +242,51 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run_with_dropout(tmp_pa
     full_losses = [row["loss"] for row in full.state.log_history if "loss" in row]
     resumed_losses = [row["loss"] for row in resumed.state.log_history if "loss" in row]
     assert resumed_losses[-1] == pytest.approx(full_losses[-1], rel=1e-5)
+
+
+class FeaturesFileOnSave(TrainerCallback):
+    """Records (inode, modification time) of the run's features file after every checkpoint save."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_save(self, args, state, control, **kwargs):
+        stat = (Path(args.output_dir) / "item_features.safetensors").stat()
+        self.seen.append((stat.st_ino, stat.st_mtime_ns))
+
+
+def test_checkpoints_refer_to_the_features_file_the_run_writes_once(tmp_path, pattern_data):
+    processor, train, valid, counts = pattern_data
+    run, observe = tmp_path / "run", FeaturesFileOnSave()
+    model = make_model(counts, **NO_DROPOUT)
+    args = make_args(run, max_steps=6, save_strategy="steps", save_steps=2)
+    trainer = make_trainer(model, args, train, valid, processing_class=processor, callbacks=[observe])
+    trainer.train()
+
+    checkpoints = sorted(run.glob("checkpoint-*"))
+    assert len(checkpoints) == len(observe.seen) == 3 and len(set(observe.seen)) == 1  # written at the first only
+    for checkpoint in checkpoints:
+        assert not (checkpoint / "item_features.safetensors").exists()
+        with safe_open(checkpoint / "model.safetensors", "pt") as weights:
+            assert not [name for name in weights.keys() if name.endswith(("_features", "_mask"))]
+        assert (
+            json.loads((checkpoint / "config.json").read_text())["item_features_file"] == "../item_features.safetensors"
+        )
+    batch = SequenceCollator()([valid[i] for i in range(len(valid))])
+    model.eval()
+    with torch.no_grad():
+        expected, _ = model.score_histories(batch["item_ids"], batch["attention_mask"])
+        from_checkpoint = GenRecModel.from_pretrained(checkpoints[-1]).eval()  # step 6: the trained model
+        torch.testing.assert_close(from_checkpoint.score_histories(batch["item_ids"])[0], expected, rtol=0, atol=0)
+
+    trainer.save_model(str(run))  # the final model in the run folder: its features file is already there
+    stat = (run / "item_features.safetensors").stat()
+    assert (stat.st_ino, stat.st_mtime_ns) == observe.seen[0]
+    trainer.save_model(str(tmp_path / "final"))  # elsewhere: self-contained
+    shutil.rmtree(run)
+    with torch.no_grad():
+        final = GenRecModel.from_pretrained(tmp_path / "final").eval()
+        torch.testing.assert_close(final.score_histories(batch["item_ids"])[0], expected, rtol=0, atol=0)
 
 
 # ----------------------------------------------------------------------------------------------------------------

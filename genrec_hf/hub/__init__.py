@@ -1,8 +1,9 @@
 """Hub artifacts: the self-contained repository folder of a GenRec model, its model card, and `publish`.
 
-A repository is built locally by `save_for_hub` (config, safetensors weights with the item catalog in its buffers,
-processor files with the item vocabulary and the encoder's tokenizer and image processor, the `*_genrec.py` remote
-code with `auto_map`, `README.md` and `metrics.json`) and sent with **one** `upload_folder` call by `publish`.
+A repository is built locally by `save_for_hub` (config, safetensors weights, the catalog's content features in
+`item_features.safetensors`, processor files with the item vocabulary and the encoder's tokenizer and image processor,
+the `*_genrec.py` remote code with `auto_map`, `README.md` and `metrics.json`) and sent with **one** `upload_folder`
+call by `publish`.
 
 Why not the built-in push paths: `model.push_to_hub()` leaves out the processor and replaces README.md, and
 `Trainer.push_to_hub()` writes a "generated_from_trainer" card. With `hub_strategy="every_save"` the Trainer pushes

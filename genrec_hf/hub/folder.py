@@ -32,12 +32,13 @@ def save_for_hub(
 ) -> Path:
     """Writes everything a stranger needs to load and judge the model with `trust_remote_code=True` into `folder`.
 
-    The folder holds config.json (with `auto_map`), model.safetensors (weights and the item catalog: content
-    features, known-ID flags, training popularity), the processor files (item vocabulary, encoder tokenizer and image
-    processor, with `auto_map`), `configuration_genrec.py`, `modeling_genrec.py`, `processing_genrec.py` and their
-    flat siblings, `pipeline_genrec.py` (named in config.json's `custom_pipelines`), README.md (`card`, or
-    `build_model_card(..., **card_kwargs)`), metrics.json when `metrics` (an `EvaluationReport` or its
-    `metrics.json`) are given, and a copy of each of `extra_files` (e.g. `training_curves.png`).
+    The folder holds config.json (with `auto_map`), model.safetensors (weights, known-ID flags, training
+    popularity), item_features.safetensors (the catalog's content features, for a dense model), the processor files
+    (item vocabulary, encoder tokenizer and image processor, with `auto_map`), `configuration_genrec.py`,
+    `modeling_genrec.py`, `processing_genrec.py` and their flat siblings, `pipeline_genrec.py` (named in config.json's
+    `custom_pipelines`), README.md (`card`, or `build_model_card(..., **card_kwargs)`), metrics.json when `metrics`
+    (an `EvaluationReport` or its `metrics.json`) are given, and a copy of each of `extra_files` (e.g.
+    `training_curves.png`).
     """
     processor.check_num_items(model.config.num_items)
     folder = Path(folder)

@@ -16,6 +16,7 @@ from transformers.trainer_utils import EvalLoopOutput, HubStrategy, has_length
 
 from ..evaluation import EvaluationReport, RankingEvaluator
 from ..evaluation.evaluator import beams_of
+from ..modeling_genrec import GenRecModel
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -73,6 +74,11 @@ class GenRecTrainer(Trainer):
     checkpoint folder, to resume from). The stock pushes would upload config and weights without the code files, so a
     Hub repo whose config names them could not be loaded. Pushes are made before the call returns (not in the
     background).
+
+    The catalog's content features are written once per run, to `item_features.safetensors` in the run folder at the
+    first checkpoint; each checkpoint's config refers to that file (`../item_features.safetensors`, with its SHA-256)
+    instead of holding a copy, so a checkpoint is its weights and training state. A model saved with `save_model`
+    outside checkpoints is self-contained (the same file is hard-linked into it where the file system allows).
 
     Args:
         exclude_history (`bool`, *optional*, defaults to `True`):
@@ -173,6 +179,13 @@ class GenRecTrainer(Trainer):
             commit_message=commit_message or "End of training",
             **card_kwargs,
         )
+
+    def _save_checkpoint(self, model, trial) -> None:
+        genrec = self.accelerator.unwrap_model(self.model)
+        if not isinstance(genrec, GenRecModel):  # the generative head keeps no content features
+            return super()._save_checkpoint(model, trial)
+        with genrec.item_features_kept_in(self._get_output_dir(trial=trial)):
+            super()._save_checkpoint(model, trial)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         """A checkpoint save's push (`args.hub_strategy`), published like the final model."""
