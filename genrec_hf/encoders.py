@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 HUB_KWARGS = ("cache_dir", "revision", "token", "local_files_only")  # from_pretrained options that locate files
+ENCODER_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_encoder_path(name_or_path: str) -> str:
@@ -76,19 +77,27 @@ class ItemEncoder:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str = DEFAULT_CLIP, encoder_type: str | None = None, **kwargs
+        cls,
+        name_or_path: str = DEFAULT_CLIP,
+        encoder_type: str | None = None,
+        dtype: str | torch.dtype = torch.float32,
+        **kwargs,
     ) -> "ItemEncoder":
         """Loads a CLIP or text encoder; the type is read from its config when not given, a text encoder's pooling
-        from its sentence-transformers files (`modules.json`)."""
+        from its sentence-transformers files (`modules.json`). `dtype` is the encoder's compute type (bfloat16 is
+        ~2x faster on CPUs with bf16 instructions and on GPUs); features are returned in float32 whatever it is."""
         source = resolve_encoder_path(name_or_path)
-        if encoder_type is None:
-            config = AutoConfig.from_pretrained(source, **kwargs)
-            encoder_type = "clip" if isinstance(config, CLIPConfig) else "text"
-        if encoder_type == "clip":
-            return cls(CLIPModel.from_pretrained(source, **kwargs), encoder_type, str(name_or_path))
         hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        if encoder_type is None:
+            config = AutoConfig.from_pretrained(source, **hub_kwargs)
+            encoder_type = "clip" if isinstance(config, CLIPConfig) else "text"
+        if isinstance(dtype, str):
+            dtype = ENCODER_DTYPES[dtype]
+        if encoder_type == "clip":
+            return cls(CLIPModel.from_pretrained(source, dtype=dtype, **kwargs), encoder_type, str(name_or_path))
         pooling = TextPooling.from_pretrained(source, **hub_kwargs)
-        return cls(AutoModel.from_pretrained(source, **kwargs), encoder_type, str(name_or_path), pooling)
+        model = AutoModel.from_pretrained(source, dtype=dtype, **kwargs)
+        return cls(model, encoder_type, str(name_or_path), pooling)
 
     @property
     def text_feature_dim(self) -> int:
@@ -121,10 +130,13 @@ class ItemEncoder:
         if len(items) == 0:
             raise ValueError("no items to encode")
         device = next(self.model.parameters()).device
+        # Longest texts first, as sentence-transformers encodes: each batch holds texts of similar length, so little
+        # of the encoder's work goes to padding. Rows are put back in item order at the end.
+        order = sorted(range(len(items)), key=lambda i: -len(processor.render_item_text(items[i])))
         starts = range(0, len(items), batch_size)
 
         def prepare(start: int):
-            batch = [items[i] for i in range(start, min(start + batch_size, len(items)))]
+            batch = [items[i] for i in order[start : start + batch_size]]
             with_path = torch.tensor([bool(item.get("image_path")) for item in batch])
             return processor.encode_items(batch, with_images=self.encoder_type == "clip"), with_path
 
@@ -141,9 +153,11 @@ class ItemEncoder:
                 image_parts.append(self._image_features(inputs))
                 mask_parts.append(inputs["image_mask"].cpu())
                 path_parts.append(with_path)
-        features = ItemFeatures(torch.cat(text_parts), torch.cat(image_parts), torch.cat(mask_parts))
+        item_order = torch.empty(len(items), dtype=torch.long)
+        item_order[torch.tensor(order)] = torch.arange(len(items))
+        features = ItemFeatures(*(torch.cat(parts)[item_order] for parts in (text_parts, image_parts, mask_parts)))
         if self.encoder_type == "clip":
-            with_path = torch.cat(path_parts)
+            with_path = torch.cat(path_parts)[item_order]
             unreadable = int((with_path & ~features.image_mask).sum())
             (logger.warning if unreadable else logger.info)(
                 "encoded %d items: %d without an image, %d whose image could not be read safely (warned above); "
@@ -171,4 +185,4 @@ class ItemEncoder:
         return F.normalize(embeds.float(), dim=-1).cpu()
 
 
-__all__ = ["DEFAULT_CLIP", "MINILM", "ItemEncoder", "ItemFeatures", "resolve_encoder_path"]
+__all__ = ["DEFAULT_CLIP", "ENCODER_DTYPES", "MINILM", "ItemEncoder", "ItemFeatures", "resolve_encoder_path"]

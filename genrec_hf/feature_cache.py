@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from datasets import Dataset
 from safetensors import SafetensorError
 
@@ -30,6 +31,8 @@ def features_cache_key(encoder: ItemEncoder, processor: GenRecProcessor, items: 
         "items": items._fingerprint,
         "num_items": len(items),
     }
+    if encoder.model.dtype != torch.float32:  # float32 adds nothing, so caches written before the option stay valid
+        description["dtype"] = str(encoder.model.dtype)
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -112,6 +112,30 @@ def test_minilm_text_features(minilm_encoder, minilm_path):
     torch.testing.assert_close(single.text_features[0], scarf, atol=1e-5, rtol=1e-5)
 
 
+def test_length_sorted_batches_return_rows_in_item_order(minilm_encoder):
+    # Encoded longest first in batches of 2; each row must still be its own item's, as encoded alone.
+    texts = ["soap", "a long hand-knitted merino wool scarf in deep forest green", "drill bit", "lavender body oil"]
+    processor = minilm_encoder.build_processor(item_vocab(4))
+    items = [{"title": t} for t in texts]
+    together = minilm_encoder.encode(items, processor, batch_size=2, show_progress=False).text_features
+    for row, item in zip(together, items):
+        alone = minilm_encoder.encode([item], processor, batch_size=1, show_progress=False).text_features[0]
+        torch.testing.assert_close(row, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_bfloat16_encoder_gives_float32_features_close_to_float32_and_its_own_cache(minilm_path, tmp_path):
+    full = ItemEncoder.from_pretrained(str(minilm_path))
+    half = ItemEncoder.from_pretrained(str(minilm_path), dtype="bfloat16")
+    assert half.model.dtype == torch.bfloat16
+    processor = full.build_processor(item_vocab(3))
+    items = Dataset.from_list([{"title": t} for t in ("red wool scarf", "crimson knitted scarf", "steel drill bit")])
+    reference = full.encode(items, processor, show_progress=False).text_features
+    fast = half.encode(items, processor, show_progress=False).text_features
+    assert fast.dtype == torch.float32
+    assert (F.cosine_similarity(fast, reference) > 0.99).all()
+    assert features_cache_key(half, processor, items) != features_cache_key(full, processor, items)
+
+
 def test_encoder_type_is_checked():
     with pytest.raises(ValueError, match="encoder_type"):
         ItemEncoder(torch.nn.Linear(1, 1), "audio", "x")

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .._distributed import process_state
+from ..encoders import ENCODER_DTYPES
 from ..inference.build import CatalogBuildOptions, build_catalog
 from ..inference.faiss_index import FAISS_KINDS
 from ..inference.items import load_item_encoder
@@ -37,6 +38,14 @@ class PrecomputeArguments:
     )
     item_encoder: str | None = field(
         default=None, metadata={"help": "Encoder folder or Hub id overriding the model config's (same feature sizes)."}
+    )
+    item_encoder_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "Compute type of the item encoder: bfloat16 encodes ~2x faster on GPUs and CPUs with bf16 "
+            "instructions.",
+            "choices": list(ENCODER_DTYPES),
+        },
     )
     chunk_size: int = field(default=4096, metadata={"help": "New items per saved chunk (the unit of resumption)."})
     batch_size: int = field(default=64, metadata={"help": "Items per encoder forward pass."})
@@ -70,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with state.main_process_first():  # the main process finishes an interrupted save before the others read
             model, processor = load_model_and_processor(args.model, args.device)
-        encoder = load_item_encoder(model, args.item_encoder) if args.item_encoder else None
+        encoder = None  # build_catalog loads the model's own encoder when there are new items
+        if args.item_encoder or args.item_encoder_dtype != "float32":
+            encoder = load_item_encoder(model, args.item_encoder, dtype=args.item_encoder_dtype)
         result = build_catalog(
             model,
             processor,

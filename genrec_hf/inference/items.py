@@ -10,16 +10,16 @@ from .catalog import ItemCatalog
 
 
 def load_item_encoder(
-    model: GenRecModel, name_or_path: str | None = None, encoder_type: str | None = None
+    model: GenRecModel, name_or_path: str | None = None, encoder_type: str | None = None, dtype: str = "float32"
 ) -> ItemEncoder:
-    """The encoder named by the model's config (or `name_or_path`), on the model's device, checked against the
-    feature sizes the model expects."""
+    """The encoder named by the model's config (or `name_or_path`), on the model's device, computing in `dtype`,
+    checked against the feature sizes the model expects."""
     config = model.config
     if name_or_path is None:
         name_or_path, encoder_type = config.item_encoder_name_or_path, encoder_type or config.item_encoder_type
     if not name_or_path:
         raise ValueError("the model names no item encoder (config.item_encoder_name_or_path); pass one")
-    encoder = ItemEncoder.from_pretrained(name_or_path, encoder_type)
+    encoder = ItemEncoder.from_pretrained(name_or_path, encoder_type, dtype=dtype)
     encoder.model.to(model.device)
     expected = (config.text_feature_dim, config.image_feature_dim)
     if (encoder.text_feature_dim, encoder.image_feature_dim) != expected:

@@ -14,6 +14,7 @@ from ..configuration_genrec import FUSION_MODES, NEGATIVE_SAMPLING_MODES, GenRec
 from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data.hub_files import AMAZON_CATEGORIES, AMAZON_REVIEWS_2023
 from ..data.processing import SPLIT_PROTOCOLS
+from ..encoders import ENCODER_DTYPES
 
 _CONFIG = GenRecConfig()
 _GENERATIVE_CONFIG = GenRecGenerativeConfig()
@@ -92,6 +93,14 @@ class ModelArguments:
     )
     item_encoder_type: str | None = field(
         default=None, metadata={"help": "Read from the encoder's config when not given.", "choices": ["clip", "text"]}
+    )
+    item_encoder_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "Compute type of the frozen item encoder (features are stored in float32 either way): "
+            "bfloat16 encodes ~2x faster on GPUs and on CPUs with bf16 instructions (AVX512-BF16, AMX).",
+            "choices": list(ENCODER_DTYPES),
+        },
     )
     fusion: str = config_field("fusion", "How content and ID embeddings are combined.", FUSION_MODES)
     hidden_size: int = config_field("hidden_size")

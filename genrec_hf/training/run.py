@@ -141,7 +141,9 @@ def item_content(
         features = ItemFeatures(empty, empty, torch.zeros(len(vocab), dtype=torch.bool))
         reference = {"item_encoder_name_or_path": None, "item_encoder_type": "text"}
         return GenRecProcessor.without_content(vocab, max_seq_len), features, reference
-    encoder = ItemEncoder.from_pretrained(model_args.item_encoder, model_args.item_encoder_type)
+    encoder = ItemEncoder.from_pretrained(
+        model_args.item_encoder, model_args.item_encoder_type, dtype=model_args.item_encoder_dtype
+    )
     encoder.model.to(training_args.device)  # this process's accelerator (`accelerate launch`, torchrun) or the CPU
     processor = encoder.build_processor(vocab, max_seq_len=max_seq_len)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
