@@ -19,6 +19,19 @@ Beside each row: the memory-bandwidth bound of one pass over the catalog vectors
 bandwidth of a large tensor, measured at the start of the same run), the floor for any exact single-user scan.
 Random vectors have no cluster structure, so IVF recall@10 here is a pessimistic figure; real catalogs cluster.
 
+**Trained vectors** (`--trained_model`): approximate search on the item vectors of a trained model, queried with the
+user vectors of real histories (`--prepared`: its prepared data; test users with a non-empty history):
+
+    python benchmarks/bench_recommend_latency.py --trained_model /tmp/genrec_mission/fraction-1/model_sampled \
+        --prepared /tmp/genrec_mission/fraction-1/prepared --sizes 0 1000000 --threads 1
+
+`--sizes 0` is the model's own catalog; a larger size repeats the catalog with Gaussian noise (`--noise` times each
+coordinate's standard deviation; the first copy is the catalog itself). Every `--ann` setting (`kind:build
+option=value:search option=v1,v2`) is built once per size and searched at each search value: recall@10 against
+exact search (with the user vectors, and with `faiss_recall_at_k`'s pair-sum stand-ins that `build_catalog`
+reports), single-user search p50 / p99 on one thread, batched users/s, and at the model's own size the p50 of the
+whole one-user `rank_items` call (user tower + search + history exclusion).
+
 `generative` is a `GenRecForSemanticIDGeneration` of the default size (GPT-2 decoder, 128 wide, 4 layers; `d` does not
 apply) whose items have random 3 x 256 codes plus a final code, decoding with 20 beams and `k=10` through `generate()`
 (the same call `recommend` serves): its cost grows with the beams and the history, not with the catalog.
@@ -31,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def rss_mb() -> float:
@@ -147,11 +161,182 @@ def worker(size: int, dim: int, method: str, args) -> dict:
     return result
 
 
+ANN_SETTINGS = (
+    "flat",
+    "ivf:nprobe=8,16,32,64",
+    "ivfpq:pq_m=16:nprobe=16,64",
+    "hnsw:hnsw_m=16:ef_search=16,32,64,128",
+    "hnsw:hnsw_m=32:ef_search=16,32,64,128",
+)
+SEARCH_OPTIONS = ("nprobe", "ef_search")
+
+
+def parse_setting(text: str) -> tuple[str, dict[str, int], str | None, list[int]]:
+    """`kind:build_option=value:search_option=v1,v2` -> `(kind, build options, search option, search values)`."""
+    kind, *parts = text.split(":")
+    build, search, values = {}, None, [None]
+    for part in parts:
+        name, value = part.split("=")
+        if name in SEARCH_OPTIONS:
+            search, values = name, [int(v) for v in value.split(",")]
+        else:
+            build[name] = int(value)
+    return kind, build, search, values
+
+
+def trained_queries(args) -> tuple:
+    """The trained model, its catalog vectors (padding row included), and histories + user vectors of up to
+    `args.queries` test users with a non-empty history."""
+    import random
+
+    import torch
+
+    from genrec_hf.commands._inference import load_model_and_processor
+    from genrec_hf.data import load_prepared
+    from genrec_hf.inference import ItemCatalog
+
+    model, processor = load_model_and_processor(args.trained_model)
+    catalog = ItemCatalog.from_model(model, processor)
+    test = load_prepared(args.prepared).splits["test"]
+    rows = [row for row, history in enumerate(test["history"]) if history]
+    rows = sorted(random.Random(0).sample(rows, min(args.queries, len(rows))))
+    histories = processor.pad_histories([h.item_ids for h in processor.index_histories(test.select(rows)["history"])])
+    with torch.no_grad():
+        _, users = model.encode_histories(histories["item_ids"], histories["attention_mask"].bool())
+    return model, catalog.embeddings, histories, users
+
+
+def repeated_with_noise(vectors, size: int, noise: float, seed: int = 0):
+    """`vectors` tiled to `size` rows, every copy after the first moved by Gaussian noise of `noise` times each
+    coordinate's standard deviation."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    tiled = vectors.repeat(-(-size // len(vectors)), 1)[:size].clone()
+    spread = noise * vectors.std(dim=0)
+    tiled[len(vectors) :] += torch.randn(size - len(vectors), vectors.shape[1], generator=generator) * spread
+    return tiled
+
+
+def build_ann(kind: str, vectors, options: dict):
+    """A FAISS index of `kind` over `vectors`: the package's builder (`flat`, `ivf`, `hnsw`), or IVF-PQ (`pq_m`
+    sub-quantizers of 8 bits, nlist as the package's IVF default) for comparison."""
+    import math
+
+    import faiss
+
+    from genrec_hf.inference.faiss_index import build_faiss_index
+
+    if kind != "ivfpq":
+        return build_faiss_index(vectors, kind, **options)[0]
+    data = vectors.float().contiguous().numpy()
+    nlist = options.get("nlist") or max(1, min(int(4 * math.sqrt(len(data))), len(data) // 39))
+    index = faiss.IndexIVFPQ(faiss.IndexFlatIP(data.shape[1]), data.shape[1], nlist, options["pq_m"], 8,
+                             faiss.METRIC_INNER_PRODUCT)  # fmt: skip
+    index.train(data)
+    index.add(data)
+    return index
+
+
+def ann_worker(size: int, args) -> list[dict]:
+    import faiss
+    import torch
+
+    from genrec_hf.inference import ItemCatalog, faiss_recall_at_k
+    from genrec_hf.inference.faiss_index import set_search_parameters
+    from genrec_hf.inference.recommender import rank_items
+
+    torch.set_num_threads(1)
+    model, embeddings, histories, users = trained_queries(args)
+    own_size = len(embeddings) - 1
+    vectors = embeddings[1:] if size in (0, own_size) else repeated_with_noise(embeddings[1:], size, args.noise)
+    one_user = [(histories["item_ids"][i : i + 1], histories["attention_mask"][i : i + 1]) for i in range(len(users))]
+
+    def single_search(search) -> list[float]:
+        times = []
+        for i in range(len(users)):
+            query = users[i : i + 1]
+            start = time.perf_counter()
+            search(query)
+            times.append(time.perf_counter() - start)
+        return times
+
+    exact = single_search(lambda q: torch.topk(q @ vectors.T, 10))
+    rows = [{"size": len(vectors), "setting": "exact (torch matmul + topk)", "recall_users": 1.0, "recall_pairs": 1.0,
+             "p50_ms": 1e3 * statistics.median(exact), "p99_ms": 1e3 * percentile(exact, 99)}]  # fmt: skip
+    with torch.no_grad():
+        tower = [_time(lambda ids=ids, mask=mask: model.encode_histories(ids, mask.bool())) for ids, mask in one_user]
+    for setting in args.ann:
+        kind, build, search, values = parse_setting(setting)
+        faiss.omp_set_num_threads(args.threads or 1)
+        start = time.perf_counter()
+        index = build_ann(kind, vectors, build)
+        build_s = time.perf_counter() - start
+        for value in values:
+            info = {search: value} if search else {}
+            set_search_parameters(index, info)
+            faiss.omp_set_num_threads(args.threads or 1)
+            recall_users = faiss_recall_at_k(index, vectors, queries=users)
+            recall_pairs = faiss_recall_at_k(index, vectors)
+            batched = _time(lambda: index.search(users.numpy(), 10))
+            faiss.omp_set_num_threads(1)
+            single = single_search(lambda q: index.search(q.numpy(), 10))
+            row = {"size": len(vectors), "setting": setting.split(":")[0] + "".join(f" {k}={v}" for k, v in {**build, **info}.items()),
+                   "build_s": build_s, "recall_users": recall_users, "recall_pairs": recall_pairs,
+                   "p50_ms": 1e3 * statistics.median(single), "p99_ms": 1e3 * percentile(single, 99),
+                   "users_per_s": len(users) / batched, "user_tower_p50_ms": 1e3 * statistics.median(tower)}  # fmt: skip
+            if len(vectors) == own_size:
+                catalog = ItemCatalog(embeddings, parent_asins=[], titles=[], index=index)
+                whole = [_time(lambda i=i: rank_items(model, *one_user[i], 10, True, catalog)) for i in range(len(users))]
+                row["rank_items_p50_ms"] = 1e3 * statistics.median(whole)
+            rows.append(row)
+            print(f"  {row['size']} {row['setting']}: recall {recall_users:.3f}, p50 {row['p50_ms']:.3f} ms",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return rows
+
+
+def _time(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def format_ann_table(rows: list[dict], args) -> str:
+    lines = [
+        "| items | index | build s | recall@10 (users) | recall@10 (pair queries) | search p50 ms | search p99 ms "
+        "| batched users/s | rank_items p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['size']} | failed: {row['error']} |")
+            continue
+        build = f"{row['build_s']:.1f}" if "build_s" in row else ""
+        batched = f"{row['users_per_s']:,.0f}" if "users_per_s" in row else ""
+        whole = f"{row['rank_items_p50_ms']:.2f}" if "rank_items_p50_ms" in row else ""
+        lines.append(
+            f"| {row['size']:,} | {row['setting']} | {build} | {row['recall_users']:.3f} | {row['recall_pairs']:.3f} "
+            f"| {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {batched} | {whole} |"
+        )
+    tower = next((row["user_tower_p50_ms"] for row in rows if "user_tower_p50_ms" in row), None)
+    lines.append(
+        f"\n{args.queries} test users with a history of `{args.trained_model}`; search on one thread (batched: "
+        f"{args.threads or 1} thread(s)), k=10; larger catalogs repeat the trained vectors with noise {args.noise} x "
+        f"each coordinate's std" + (f"; user tower p50 {tower:.2f} ms per user" if tower else "")
+    )
+    return "\n".join(lines)
+
+
 def run_worker(size: int, dim: int, method: str, argv: list[str]) -> dict:
-    command = [sys.executable, __file__, "--_worker", f"{size},{dim},{method}", *argv]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    rows = run_child(["--_worker", f"{size},{dim},{method}", *argv])
+    return rows if "error" not in rows else {"size": size, "dim": dim, "method": method, **rows}
+
+
+def run_child(argv: list[str]):
+    """What a fresh worker process of this script prints last (JSON), or `{"error": ...}`."""
+    completed = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True)
     if completed.returncode != 0:
-        return {"size": size, "dim": dim, "method": method, "error": completed.stderr.strip().splitlines()[-1:]}
+        return {"error": completed.stderr.strip().splitlines()[-1:]}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -205,13 +390,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget_s", type=float, default=4.0, help="Timing budget per measurement.")
     parser.add_argument("--bandwidth_mb", type=int, default=512)
     parser.add_argument("--json", help="Also write the rows as JSON here.")
+    parser.add_argument("--trained_model", help="Sweep FAISS settings on this trained model's item vectors.")
+    parser.add_argument("--prepared", help="With --trained_model: its prepared data (test histories as queries).")
+    parser.add_argument("--queries", type=int, default=1000, help="With --trained_model: test users searched.")
+    parser.add_argument("--noise", type=float, default=0.1, help="With --trained_model: noise of repeated copies.")
+    parser.add_argument("--ann", nargs="+", default=list(ANN_SETTINGS), help="With --trained_model: index settings.")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    parser.add_argument("--_ann_worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._worker:
         size, dim, method = args._worker.split(",")
         print(json.dumps(worker(int(size), int(dim), method, args)))
         return
+    if args._ann_worker is not None:
+        print(json.dumps(ann_worker(args._ann_worker, args)))
+        return
     forwarded = list(argv if argv is not None else sys.argv[1:])
+    if args.trained_model:
+        rows = []
+        for size in args.sizes:
+            found = run_child(["--_ann_worker", str(size), *forwarded])
+            rows += found if isinstance(found, list) else [{"size": size, **found}]
+        print(format_ann_table(rows, args))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return
     import torch
 
     bandwidth = copy_bandwidth_gbs(args.bandwidth_mb)  # with every thread: the machine's bandwidth

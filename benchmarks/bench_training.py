@@ -1,6 +1,7 @@
 """Training throughput against the machine's matmul peak, measured in the same run.
 
     python benchmarks/bench_training.py [--beauty ../shared/data/amazon2014_beauty_ids/Beauty.txt] [--steps 30]
+    python benchmarks/bench_training.py --catalog_sizes 4385 12101 50000 100000 225000 500000 --steps 10
 
 Trains GenRec steps on Amazon 2014 Beauty sequences (22k users, 12k items; synthetic Zipf sequences of the same
 shape when the file is absent) with cached 384-d content features and gated fusion, and prints sequences/s,
@@ -9,10 +10,18 @@ their longest sequence (what `scripts/train.py` does by default), length-buckete
 (`--train_sampling_strategy group_by_length`: less padding, but slower convergence), random batches under bf16
 autocast, and the same with sampled negatives (`loss_negatives="sampled"`: in-batch targets plus 1,024 uniform
 items instead of the full catalog). The ratio of the first two rows is the cost per epoch of random batches.
+
+`--catalog_sizes` instead times the default training step (fp32, random batches) with the full-catalog and the
+sampled loss for catalogs of each size, each run in a fresh process for its own peak memory: the same Beauty
+sequences, their items spread over the larger catalog (or folded into a smaller one). This is the measurement behind
+`loss_negatives="auto"` (`genrec_hf.losses_genrec.choose_loss_negatives`).
 """
 
 import argparse
+import json
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,12 +105,60 @@ def run(config, sequences, batch_size, steps, bucketed, bf16) -> dict:
     return {"seq_per_s": seen / elapsed, "gflops": flops / elapsed / 1e9}
 
 
+def spread_items(sequences: list[list[int]], num_items: int, catalog_size: int) -> list[list[int]]:
+    """The sequences with their `num_items` item ids mapped onto a catalog of `catalog_size` (injective when it is
+    larger, folded modulo it when smaller)."""
+    generator = torch.Generator().manual_seed(0)
+    if catalog_size >= num_items:
+        mapping = torch.cat([torch.zeros(1, dtype=torch.long), torch.randperm(catalog_size, generator=generator)[:num_items] + 1])
+    else:
+        mapping = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(num_items) % catalog_size + 1])
+    return [mapping[torch.as_tensor(s)].tolist() for s in sequences]
+
+
+def catalog_size_run(config: GenRecConfig, sequences, num_items: int, size: int, loss: str, args) -> dict:
+    """Seconds per default training step (fp32, random batches) at catalog size `size` with `loss`."""
+    sized = GenRecConfig.from_dict({**config.to_dict(), "num_items": size, "num_id_items": size, "loss_negatives": loss})
+    start = time.perf_counter()
+    result = run(sized, spread_items(sequences, num_items, size), args.batch_size, args.steps, False, False)
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    return {"size": size, "loss": loss, "s_per_step": args.batch_size / result["seq_per_s"],
+            "gflops": result["gflops"], "peak_rss_mb": peak, "wall_s": time.perf_counter() - start}  # fmt: skip
+
+
+def catalog_size_table(args) -> None:
+    print(f"default step (fp32, random batches of {args.batch_size}), {args.steps} timed steps after 2 warm-up steps, "
+          f"{torch.get_num_threads()} threads; each run in its own process\n")  # fmt: skip
+    print("| catalog items | full softmax s/step | sampled s/step | full / sampled | full peak RSS | sampled peak RSS |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for size in args.catalog_sizes:
+        pair = {}
+        for loss in ("full", "sampled"):
+            command = [sys.executable, __file__, "--_size_run", f"{size},{loss}", *sys.argv[1:]]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode:
+                sys.exit(f"{size} items, {loss}: failed\n{completed.stderr[-2000:]}")
+            pair[loss] = json.loads(completed.stdout.strip().splitlines()[-1])
+        full, sampled = pair["full"], pair["sampled"]
+        rows.append(pair)
+        print(f"| {size:,} | {full['s_per_step']:.3f} | {sampled['s_per_step']:.3f} | "
+              f"{full['s_per_step'] / sampled['s_per_step']:.1f}x | {full['peak_rss_mb']:,.0f} MiB | "
+              f"{sampled['peak_rss_mb']:,.0f} MiB |", flush=True)  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beauty", type=Path, default=DEFAULT_BEAUTY)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--hidden_size", type=int, default=64)
+    parser.add_argument("--catalog_sizes", type=int, nargs="*", help="Time full vs sampled softmax at these sizes.")
+    parser.add_argument("--json", help="With --catalog_sizes: also write the rows here.")
+    parser.add_argument("--_size_run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sequences, num_items = beauty_sequences(args.beauty, max_seq_len=50)
     config = GenRecConfig(
@@ -114,6 +171,13 @@ def main() -> None:
         hidden_dropout_prob=0.2,
         attention_dropout_prob=0.2,
     )
+    if args._size_run:
+        size, loss = args._size_run.split(",")
+        print(json.dumps(catalog_size_run(config, sequences, num_items, int(size), loss, args)))
+        return
+    if args.catalog_sizes:
+        catalog_size_table(args)
+        return
     fp32_peak, bf16_peak = matmul_peak_gflops(torch.float32), matmul_peak_gflops(torch.bfloat16)
     mean_length = sum(len(s) - 1 for s in sequences) / len(sequences)
     print(

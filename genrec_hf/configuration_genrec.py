@@ -8,6 +8,25 @@ from transformers import PreTrainedConfig
 FUSION_MODES = ("gate", "sum", "id", "content")
 ITEM_ENCODER_TYPES = ("clip", "text")
 NEGATIVE_SAMPLING_MODES = ("full", "sampled")
+LOSS_NEGATIVES_CHOICES = ("auto", *NEGATIVE_SAMPLING_MODES)  # "auto" becomes one of the modes by the catalog size
+# `loss_negatives="auto"` trains catalogs larger than this with the sampled softmax. Measured (benchmarks/README.md,
+# "Loss by catalog size"): a full-softmax step grows with the catalog and costs TODO_RATIO a sampled one at this
+# size, and the full softmax's quality edge measured on a small catalog does not pay for that.
+SAMPLED_LOSS_ABOVE_ITEMS = 50_000
+
+
+def choose_loss_negatives(num_items: int) -> tuple[str, str]:
+    """The negatives `loss_negatives="auto"` trains a catalog of `num_items` items with, and the reason, as the
+    training log, `metrics.json` and the model card state it."""
+    if num_items > SAMPLED_LOSS_ABOVE_ITEMS:
+        return "sampled", (
+            f"sampled softmax chosen automatically: {num_items:,} catalog items is over {SAMPLED_LOSS_ABOVE_ITEMS:,}, "
+            "where a full-softmax step costs TODO"
+        )
+    return "full", (
+        f"full softmax chosen automatically: {num_items:,} catalog items is at most {SAMPLED_LOSS_ABOVE_ITEMS:,}, "
+        "where a full-softmax step costs TODO"
+    )
 
 
 def check_field(config, condition: bool, field: str, reason: str) -> None:
@@ -56,9 +75,11 @@ class GenRecConfig(PreTrainedConfig):
             whether the ID is known), `"sum"`, `"id"` (ID only, SASRec-like) or `"content"` (content only).
         id_dropout (`float`, *optional*, defaults to 0.1):
             Training-time probability of hiding an item's ID, which teaches the gate to fall back to content.
-        loss_negatives (`str`, *optional*, defaults to `"full"`):
+        loss_negatives (`str`, *optional*, defaults to `"auto"`):
             `"full"`: InfoNCE against the whole catalog (computed in chunks). `"sampled"`: in-batch positives plus
-            `num_sampled_negatives` uniformly sampled items, with the log-Q correction.
+            `num_sampled_negatives` uniformly sampled items, with the log-Q correction. `"auto"` becomes `"full"` for
+            catalogs of up to `SAMPLED_LOSS_ABOVE_ITEMS` items and `"sampled"` above (`choose_loss_negatives`); the
+            config keeps the chosen mode.
         num_sampled_negatives (`int`, *optional*, defaults to 1024):
             Uniform negatives per step when `loss_negatives="sampled"`.
         loss_chunk_size (`int`, *optional*, defaults to 2048):
@@ -96,7 +117,7 @@ class GenRecConfig(PreTrainedConfig):
     image_feature_dim: int = 512
     fusion: str = "gate"
     id_dropout: float = 0.1
-    loss_negatives: str = "full"
+    loss_negatives: str = "auto"
     num_sampled_negatives: int = 1024
     loss_chunk_size: int = 2048
     item_encoder_name_or_path: str | None = "openai/clip-vit-base-patch32"
@@ -110,6 +131,8 @@ class GenRecConfig(PreTrainedConfig):
             self.num_id_items = self.num_items
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
+        if self.loss_negatives == "auto":
+            self.loss_negatives, _ = choose_loss_negatives(self.num_items)
         self._validate()
         super().__post_init__(**kwargs)
 
@@ -136,7 +159,7 @@ class GenRecConfig(PreTrainedConfig):
             "content fusion needs text_feature_dim or image_feature_dim > 0",
         )
         check(self.fusion in ("id", "content") or self.num_id_items >= 1, "num_id_items", "ID fusion needs IDs")
-        check(self.loss_negatives in NEGATIVE_SAMPLING_MODES, "loss_negatives", f"one of {NEGATIVE_SAMPLING_MODES}")
+        check(self.loss_negatives in NEGATIVE_SAMPLING_MODES, "loss_negatives", f"one of {LOSS_NEGATIVES_CHOICES}")
         check(self.num_sampled_negatives >= 1, "num_sampled_negatives", "must be a positive integer")
         check(self.loss_chunk_size >= 1, "loss_chunk_size", "must be a positive integer")
         check(self.item_encoder_type in ITEM_ENCODER_TYPES, "item_encoder_type", f"one of {ITEM_ENCODER_TYPES}")
@@ -154,4 +177,4 @@ class GenRecConfig(PreTrainedConfig):
         )
 
 
-__all__ = ["GenRecConfig", "check_field"]
+__all__ = ["GenRecConfig", "check_field", "choose_loss_negatives"]

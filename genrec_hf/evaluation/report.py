@@ -58,15 +58,17 @@ class _Section:
 class ModelSummary(_Section):
     """What was trained: the fusion mode and the item encoder that produced the content features; for the generative
     head (`head="generative"`, absent for the dense head) the fusion is `"semantic_ids"` and `semantic_ids` holds
-    how the quantization went (collision rate, codebook usage, time)."""
+    how the quantization went (collision rate, codebook usage, time). `loss_choice` says which negatives the dense
+    head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`)."""
 
     fusion: str
     item_encoder: str | None
     item_encoder_type: str
     head: str | None = None
     semantic_ids: dict[str, Any] | None = None
+    loss_choice: str | None = None
 
-    _left_out_when_none = ("head", "semantic_ids")
+    _left_out_when_none = ("head", "semantic_ids", "loss_choice")
 
 
 @dataclass(kw_only=True)

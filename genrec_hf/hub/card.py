@@ -233,6 +233,7 @@ def build_model_card(
         repo_id=repo_id,
         arch=arch,
         example_history=json.dumps(processor.item_vocab[1:3]),
+        loss_choice=report.model.loss_choice if report and report.model else None,
         genrec_hf_version=__version__,
         cites_amazon_reviews_2023=dataset == AMAZON_REVIEWS_2023,
         **_results_context(report),

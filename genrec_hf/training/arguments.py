@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..configuration_genrec import FUSION_MODES, NEGATIVE_SAMPLING_MODES, GenRecConfig
+from ..configuration_genrec import FUSION_MODES, LOSS_NEGATIVES_CHOICES, SAMPLED_LOSS_ABOVE_ITEMS, GenRecConfig
 from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data.hub_files import AMAZON_CATEGORIES, AMAZON_REVIEWS_2023
 from ..data.processing import SPLIT_PROTOCOLS
@@ -113,8 +113,14 @@ class ModelArguments:
     hidden_dropout_prob: float = config_field("hidden_dropout_prob")
     attention_dropout_prob: float = config_field("attention_dropout_prob")
     id_dropout: float = config_field("id_dropout")
-    loss_negatives: str = config_field(
-        "loss_negatives", "full (whole catalog) or sampled (log-Q).", NEGATIVE_SAMPLING_MODES
+    loss_negatives: str = field(
+        default="auto",
+        metadata={
+            "help": f"full (whole catalog), sampled (in-batch + uniform negatives, log-Q), or auto: full up to "
+            f"{SAMPLED_LOSS_ABOVE_ITEMS:,} catalog items, sampled above (the run's log, metrics.json and card say "
+            "which and why).",
+            "choices": list(LOSS_NEGATIVES_CHOICES),
+        },
     )
     num_sampled_negatives: int = config_field("num_sampled_negatives")
     feature_cache_dir: str | None = field(

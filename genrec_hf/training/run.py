@@ -27,7 +27,7 @@ from datasets import Dataset
 from transformers import TrainingArguments, set_seed
 
 from .._atomic import STAGING_DIR, commit_staged, staging_folder
-from ..configuration_genrec import GenRecConfig
+from ..configuration_genrec import GenRecConfig, choose_loss_negatives
 from ..configuration_genrec_generative import GenRecGenerativeConfig
 from ..data import PreparedData, load_prepared, prepare_dataset
 from ..data.hub_files import category_paths
@@ -207,6 +207,7 @@ def train(
         raise ValueError(f"the training split has no sequence of two or more items ({processor.num_items} items)")
     counts = item_counts(train_set, processor.num_items)
 
+    loss_choice = None
     if model_args.head == "generative":
         genrec, collator = generative_model(
             _as_arguments(GenerativeArguments, generative),
@@ -224,6 +225,8 @@ def train(
             **encoder_reference,
             **model_args.config_kwargs(),
         )
+        loss_choice = describe_loss_choice(model_args.loss_negatives, config)
+        logger.info("training loss: %s", loss_choice)
         genrec, collator = GenRecModel(config), SequenceCollator()
         genrec.set_item_features(**features.as_dict())
         genrec.set_item_popularity(counts)
@@ -247,7 +250,7 @@ def train(
     trainer.save_metrics("test", test_metrics)  # test_results.json and all_results.json in output_dir
     report = dataclasses.replace(
         report,
-        model=model_summary(genrec),
+        model=model_summary(genrec, loss_choice),
         data=DataSummary(name=prepared.stats.get("name"), split=data_args.split, stats=prepared.stats),
         training=TrainingSummary(
             epochs=training_args.num_train_epochs,
@@ -333,8 +336,16 @@ def generative_model(
     return model, SemanticIDCollator(item_tokens)
 
 
-def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration) -> ModelSummary:
-    """The report's description of a trained model of either head."""
+def describe_loss_choice(requested: str, config: GenRecConfig) -> str:
+    """Which negatives the dense loss of `config` uses and why: chosen by the catalog size for `requested="auto"`
+    (`choose_loss_negatives`), else as set."""
+    if requested == "auto":
+        return choose_loss_negatives(config.num_items)[1]
+    return f"{config.loss_negatives} softmax, set explicitly"
+
+
+def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration, loss_choice: str | None = None) -> ModelSummary:
+    """The report's description of a trained model of either head (`loss_choice`: the dense loss and why)."""
     config = model.config
     if isinstance(model, GenRecForSemanticIDGeneration):
         return ModelSummary(
@@ -345,7 +356,10 @@ def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration) -> ModelSu
             semantic_ids=config.semantic_id_stats,
         )
     return ModelSummary(
-        fusion=config.fusion, item_encoder=config.item_encoder_name_or_path, item_encoder_type=config.item_encoder_type
+        fusion=config.fusion,
+        item_encoder=config.item_encoder_name_or_path,
+        item_encoder_type=config.item_encoder_type,
+        loss_choice=loss_choice,
     )
 
 
