@@ -10,16 +10,19 @@ Raw 2023-schema files of both categories at `fraction` of their published size c
 (reused when already written: they depend only on fraction and seed). Then each stage runs in a fresh process
 through the public pipeline, so that whatever the package does today is what is measured:
 
-| stage | what runs |
-|---|---|
-| prepare_5core | `scripts/prepare_data.py --kcore 5` (timed only; nothing downstream uses it) |
-| prepare | `scripts/prepare_data.py --kcore 0`: every item stays in the catalog |
-| encode | the item texts through all-MiniLM-L6-v2 into the feature cache (`training.run.item_content`, as `train()`) |
-| train_sampled | `train()`: one epoch, `loss_negatives="sampled"`, gated fusion, then its evaluation report (valid and test, every user, full catalog) and `result.save()` |
-| train_full | `train()`: the same epoch with `loss_negatives="full"` (`--full_softmax_steps` caps it and extrapolates), stopped before its evaluation |
-| catalog | `scripts/precompute_embeddings.py --faiss_index <kind>` on the sampled model |
-| recommend | `scripts/recommend.py` for 1,000 test users with a non-empty history, through the FAISS index |
-| image_cost | not a pipeline stage: the marginal per-image cost of a ViT-B/32-sized CLIP (random weights, the real architecture from `CLIPConfig`) on real product photos, times the items, estimates what image encoding would add |
+- `prepare_5core`: `prepare_dataset(..., kcore=5)` (what `scripts/prepare_data.py` runs; timed only, nothing
+  downstream uses it);
+- `prepare`: the same with `kcore=0`, so every item stays in the catalog;
+- `encode`: the item texts through all-MiniLM-L6-v2 into the feature cache (`training.run.item_content`, as
+  `train()` does);
+- `train_sampled`: `train()` of one epoch with `loss_negatives="sampled"` and gated fusion, then its evaluation
+  report (valid and test, every user, the full catalog) and `result.save()`;
+- `train_full`: the same epoch with `loss_negatives="full"` (`--full_softmax_steps` caps it and extrapolates the
+  epoch), stopped before its evaluation;
+- `catalog`: `scripts/precompute_embeddings.py --faiss_index <kind>` on the sampled model;
+- `recommend`: `scripts/recommend.py` for 1,000 test users with a non-empty history, through the FAISS index;
+- `image_cost`, not a pipeline stage: the marginal per-image cost of a ViT-B/32-sized CLIP (the real architecture
+  from `CLIPConfig`, random weights) on real product photos; times the items, it estimates what image encoding adds.
 
 Each stage's time is the pipeline call inside its process (imports excluded); its peak memory is the process's own
 `VmHWM`, reset with `/proc/self/clear_refs` between the phases of `train()` (setup, train, evaluate, save), so a
@@ -155,9 +158,7 @@ def run_train(paths: dict, loss: str, args: argparse.Namespace) -> dict:
         "logging_steps": 10,
         "seed": args.seed,
     }
-    model = ModelArguments(
-        item_encoder=MINILM, fusion="gate", loss_negatives=loss, feature_cache_dir=paths["features"]
-    )
+    model = ModelArguments(item_encoder=MINILM, fusion="gate", loss_negatives=loss, feature_cache_dir=paths["features"])
     with (
         mock.patch.object(GenRecTrainer, "train", timed_train),
         mock.patch.object(GenRecTrainer, "evaluation_report", timed_report),
@@ -267,9 +268,9 @@ def run_image_cost(paths: dict, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(BENCHMARKS))
     sys.path.insert(0, str(BENCHMARKS.parent))
     from bench_encoding import best_times, gift_card_items
-    from tests.fixtures.offline_clip import clip_tokenizer_from_open_clip
 
     from genrec_hf import GenRecProcessor, ItemEncoder
+    from tests.fixtures.offline_clip import clip_tokenizer_from_open_clip
 
     torch.manual_seed(0)
     processor = GenRecProcessor(
@@ -285,7 +286,8 @@ def run_image_cost(paths: dict, args: argparse.Namespace) -> dict:
     )  # fmt: skip
     phases.mark("image_cost")
     per_image = (encode_with - encode_without) / len(with_photos)
-    return phases.result(images=len(with_photos), s_per_image=per_image, text_only_s_per_item=encode_without / len(without))
+    text_only = encode_without / len(without)
+    return phases.result(images=len(with_photos), s_per_image=per_image, text_only_s_per_item=text_only)
 
 
 def run_stage(stage: str, paths: dict, args: argparse.Namespace) -> dict:
@@ -358,8 +360,14 @@ def artefact_sizes(paths: dict) -> dict[str, float]:
 
 
 def run_in_child(stage: str, paths: dict, argv: list[str], threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     log = Path(paths["work"]) / f"{stage}.log"
     command = [sys.executable, __file__, "_stage", stage, json.dumps(paths), *argv]
     with open(log, "w") as output:
@@ -387,8 +395,12 @@ def run_fraction(fraction: float, args: argparse.Namespace, argv: list[str]) -> 
         "published_totals": published_totals(fraction),
         "generate_s": time.perf_counter() - started,
         "commands": [*previous.get("commands", []), "python benchmarks/bench_mission_scale.py run " + " ".join(argv)],
-        "machine": {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
-                    "load_average_at_start": os.getloadavg()},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(),
+        },  # fmt: skip
         "stages": previous.get("stages", {}),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -544,9 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "table":
         print(format_tables(load_results()))
         return
-    forwarded = [a for a in argv[1:]]
     for fraction in args.fractions:
-        print(f"results: {run_fraction(fraction, args, forwarded)}", file=sys.stderr)
+        print(f"results: {run_fraction(fraction, args, argv[1:])}", file=sys.stderr)
     print(format_tables(load_results()))
 
 
@@ -555,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=["run", "table"])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
-    parser.add_argument("--work_dir", default="/tmp/genrec_mission", help="Raw files and every artefact (not the repo).")
+    parser.add_argument(
+        "--work_dir", default="/tmp/genrec_mission", help="Raw files and every artefact (not the repo)."
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every stage.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

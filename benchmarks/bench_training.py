@@ -110,15 +110,17 @@ def spread_items(sequences: list[list[int]], num_items: int, catalog_size: int) 
     larger, folded modulo it when smaller)."""
     generator = torch.Generator().manual_seed(0)
     if catalog_size >= num_items:
-        mapping = torch.cat([torch.zeros(1, dtype=torch.long), torch.randperm(catalog_size, generator=generator)[:num_items] + 1])
+        targets = torch.randperm(catalog_size, generator=generator)[:num_items] + 1
     else:
-        mapping = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(num_items) % catalog_size + 1])
+        targets = torch.arange(num_items) % catalog_size + 1
+    mapping = torch.cat([torch.zeros(1, dtype=torch.long), targets])  # ids are 1-based; 0 stays padding
     return [mapping[torch.as_tensor(s)].tolist() for s in sequences]
 
 
 def catalog_size_run(config: GenRecConfig, sequences, num_items: int, size: int, loss: str, args) -> dict:
     """Seconds per default training step (fp32, random batches) at catalog size `size` with `loss`."""
-    sized = GenRecConfig.from_dict({**config.to_dict(), "num_items": size, "num_id_items": size, "loss_negatives": loss})
+    sized = GenRecConfig.from_dict({**config.to_dict(), "num_items": size, "num_id_items": size})
+    sized.loss_negatives = loss
     start = time.perf_counter()
     result = run(sized, spread_items(sequences, num_items, size), args.batch_size, args.steps, False, False)
     with open("/proc/self/status") as status:
@@ -130,7 +132,9 @@ def catalog_size_run(config: GenRecConfig, sequences, num_items: int, size: int,
 def catalog_size_table(args) -> None:
     print(f"default step (fp32, random batches of {args.batch_size}), {args.steps} timed steps after 2 warm-up steps, "
           f"{torch.get_num_threads()} threads; each run in its own process\n")  # fmt: skip
-    print("| catalog items | full softmax s/step | sampled s/step | full / sampled | full peak RSS | sampled peak RSS |")
+    print(
+        "| catalog items | full softmax s/step | sampled s/step | full / sampled | peak RSS full | peak RSS sampled |"
+    )
     print("|---|---|---|---|---|---|")
     rows = []
     for size in args.catalog_sizes:

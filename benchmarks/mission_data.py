@@ -35,6 +35,10 @@ MAX_USER_REVIEWS = 300
 START_MS, SPAN_MS, DAY_MS = 1_293_840_000_000, 12 * 365 * 86_400_000, 86_400_000  # reviews from 2011 to 2022
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split(", "))
+
+
 @dataclass(frozen=True)
 class Category:
     """A category's published size and the vocabulary its text is drawn from."""
@@ -59,29 +63,29 @@ HANDMADE = Category(
     items=164_700,
     ratings=664_200,
     category_path=("Handmade Products",),
-    products=(
-        "necklace", "pendant", "earrings", "bracelet", "ring", "anklet", "keychain", "mug", "candle", "soap bar",
-        "tote bag", "wall art print", "wooden sign", "ornament", "throw blanket", "pillow cover", "coaster set",
-        "cutting board", "planter", "journal", "bookmark", "greeting card", "baby blanket", "bib", "dog collar",
-        "cat toy", "hair clip", "scrunchie", "face mask", "apron", "quilt", "wreath", "vase", "bowl", "spoon",
-        "leather wallet", "belt", "hat", "scarf", "sweater", "socks", "lip balm", "bath bomb", "body butter",
-    ),  # fmt: skip
-    materials=(
-        "sterling silver", "14k gold filled", "rose gold", "stainless steel", "walnut wood", "maple wood", "bamboo",
-        "resin", "ceramic", "stoneware", "porcelain", "soy wax", "beeswax", "organic cotton", "linen", "merino wool",
-        "alpaca yarn", "full grain leather", "vegan leather", "recycled glass", "brass", "copper", "polymer clay",
-        "natural shea butter", "goat milk", "lavender essential oil", "hemp", "silk", "velvet", "macrame cord",
-    ),  # fmt: skip
-    qualities=(
-        "personalized", "custom engraved", "hand stamped", "hand painted", "minimalist", "boho", "rustic",
-        "vintage inspired", "dainty", "chunky", "farmhouse", "modern", "floral", "celestial", "geometric",
-        "monogrammed", "birthstone", "eco friendly", "small batch", "one of a kind", "hand knitted", "hand poured",
-    ),  # fmt: skip
-    audiences=(
-        "for women", "for her", "for mom", "for grandma", "for wife", "for girlfriend", "for men", "for him",
-        "for dad", "for best friend", "for teacher", "for bridesmaids", "for new baby", "for dog lovers",
-        "for cat lovers", "for nurses", "for graduates", "for the home", "for kids", "for couples",
-    ),  # fmt: skip
+    products=_words(
+        "necklace, pendant, earrings, bracelet, ring, anklet, keychain, mug, candle, soap bar, tote bag, wall "
+        "art print, wooden sign, ornament, throw blanket, pillow cover, coaster set, cutting board, planter, "
+        "journal, bookmark, greeting card, baby blanket, bib, dog collar, cat toy, hair clip, scrunchie, face "
+        "mask, apron, quilt, wreath, vase, bowl, spoon, leather wallet, belt, hat, scarf, sweater, socks, lip "
+        "balm, bath bomb, body butter"
+    ),
+    materials=_words(
+        "sterling silver, 14k gold filled, rose gold, stainless steel, walnut wood, maple wood, bamboo, "
+        "resin, ceramic, stoneware, porcelain, soy wax, beeswax, organic cotton, linen, merino wool, alpaca "
+        "yarn, full grain leather, vegan leather, recycled glass, brass, copper, polymer clay, natural shea "
+        "butter, goat milk, lavender essential oil, hemp, silk, velvet, macrame cord"
+    ),
+    qualities=_words(
+        "personalized, custom engraved, hand stamped, hand painted, minimalist, boho, rustic, vintage "
+        "inspired, dainty, chunky, farmhouse, modern, floral, celestial, geometric, monogrammed, birthstone, "
+        "eco friendly, small batch, one of a kind, hand knitted, hand poured"
+    ),
+    audiences=_words(
+        "for women, for her, for mom, for grandma, for wife, for girlfriend, for men, for him, for dad, for "
+        "best friend, for teacher, for bridesmaids, for new baby, for dog lovers, for cat lovers, for nurses, "
+        "for graduates, for the home, for kids, for couples"
+    ),
     detail_names=("Material", "Color", "Style", "Occasion", "Item Weight", "Package Dimensions", "Theme", "Size"),
 )
 HEALTH = Category(
@@ -91,36 +95,36 @@ HEALTH = Category(
     items=60_300,
     ratings=494_100,
     category_path=("Health & Household",),
-    products=(
-        "vitamin C supplement", "vitamin D3 softgels", "magnesium glycinate", "fish oil capsules", "probiotic",
-        "multivitamin gummies", "collagen peptides powder", "melatonin tablets", "electrolyte powder",
-        "zinc lozenges", "elderberry syrup", "turmeric curcumin", "biotin capsules", "fiber supplement",
-        "electric toothbrush", "water flosser", "dental floss picks", "tongue scraper", "blood pressure monitor",
-        "pulse oximeter", "digital thermometer", "heating pad", "knee brace", "wrist splint", "posture corrector",
-        "compression socks", "first aid kit", "hand sanitizer", "nasal spray", "eye drops", "ear plugs",
-        "sleep mask", "pill organizer", "reading glasses", "massage gun", "foam roller", "hot cold pack",
-        "bandages", "cough drops", "allergy relief tablets", "pregnancy test", "scale", "humidifier",
-    ),  # fmt: skip
-    materials=(
-        "sugar free", "gluten free", "non GMO", "vegan", "organic", "extra strength", "fast acting",
-        "time release", "unflavored", "lemon flavored", "berry flavored", "fragrance free", "latex free",
-        "BPA free", "rechargeable", "waterproof", "medical grade", "breathable", "adjustable", "hypoallergenic",
-        "travel size", "family size", "dermatologist tested", "third party tested", "high potency",
-    ),  # fmt: skip
-    qualities=(
-        "clinically studied", "doctor recommended", "premium", "professional", "easy to swallow", "lightweight",
-        "portable", "gentle", "maximum absorption", "daily support", "long lasting", "value pack", "2 pack",
-        "60 count", "120 count", "30 day supply", "90 day supply", "2000 IU", "1000 mg", "500 mg",
-    ),  # fmt: skip
-    audiences=(
-        "for adults", "for women", "for men", "for seniors", "for kids", "for athletes", "for travel",
-        "for immune support", "for sleep", "for joint health", "for heart health", "for digestion",
-        "for sensitive teeth", "for back pain", "for home use", "for energy", "for hair skin and nails",
-    ),  # fmt: skip
-    detail_names=(
-        "Brand", "Item Form", "Unit Count", "Number of Items", "Flavor", "Primary Supplement Type", "Package "
-        "Dimensions", "Item Weight", "Manufacturer", "Age Range (Description)", "UPC",
-    ),  # fmt: skip
+    products=_words(
+        "vitamin C supplement, vitamin D3 softgels, magnesium glycinate, fish oil capsules, probiotic, "
+        "multivitamin gummies, collagen peptides powder, melatonin tablets, electrolyte powder, zinc "
+        "lozenges, elderberry syrup, turmeric curcumin, biotin capsules, fiber supplement, electric "
+        "toothbrush, water flosser, dental floss picks, tongue scraper, blood pressure monitor, pulse "
+        "oximeter, digital thermometer, heating pad, knee brace, wrist splint, posture corrector, compression "
+        "socks, first aid kit, hand sanitizer, nasal spray, eye drops, ear plugs, sleep mask, pill organizer, "
+        "reading glasses, massage gun, foam roller, hot cold pack, bandages, cough drops, allergy relief "
+        "tablets, pregnancy test, scale, humidifier"
+    ),
+    materials=_words(
+        "sugar free, gluten free, non GMO, vegan, organic, extra strength, fast acting, time release, "
+        "unflavored, lemon flavored, berry flavored, fragrance free, latex free, BPA free, rechargeable, "
+        "waterproof, medical grade, breathable, adjustable, hypoallergenic, travel size, family size, "
+        "dermatologist tested, third party tested, high potency"
+    ),
+    qualities=_words(
+        "clinically studied, doctor recommended, premium, professional, easy to swallow, lightweight, "
+        "portable, gentle, maximum absorption, daily support, long lasting, value pack, 2 pack, 60 count, 120 "
+        "count, 30 day supply, 90 day supply, 2000 IU, 1000 mg, 500 mg"
+    ),
+    audiences=_words(
+        "for adults, for women, for men, for seniors, for kids, for athletes, for travel, for immune support, "
+        "for sleep, for joint health, for heart health, for digestion, for sensitive teeth, for back pain, "
+        "for home use, for energy, for hair skin and nails"
+    ),
+    detail_names=_words(
+        "Brand, Item Form, Unit Count, Number of Items, Flavor, Primary Supplement Type, Package Dimensions, "
+        "Item Weight, Manufacturer, Age Range (Description), UPC"
+    ),
 )
 CATEGORIES = (HANDMADE, HEALTH)
 
@@ -146,9 +150,7 @@ REVIEW_WORDS = (
 
 def published_totals(fraction: float) -> dict[str, int]:
     """Users, items and reviews of the two categories together at `fraction` of their published size."""
-    return {
-        key: sum(round(getattr(c, key) * fraction) for c in CATEGORIES) for key in ("users", "items", "ratings")
-    }
+    return {key: sum(round(getattr(c, key) * fraction) for c in CATEGORIES) for key in ("users", "items", "ratings")}
 
 
 def _tail_lengths(rng: np.random.Generator, count: int, exponent: float = 2.5) -> np.ndarray:
@@ -220,8 +222,8 @@ class ItemText:
     def record(self, index: int) -> dict:
         c = self.category
         line = random.Random(f"{self.seed}-{c.name}-line-{index // LINE_SIZE}")
-        product, material = line.choice(c.products), line.choice(c.materials)
-        audience, store = line.choice(c.audiences), f"Synthetic {line.choice(c.qualities).title()} Shop {line.randrange(5000)}"
+        product, material, audience = line.choice(c.products), line.choice(c.materials), line.choice(c.audiences)
+        store = f"Synthetic {line.choice(c.qualities).title()} Shop {line.randrange(5000)}"
         rng = random.Random(f"{self.seed}-{c.name}-item-{index}")
         qualities = rng.sample(c.qualities, 3)
         title = (
