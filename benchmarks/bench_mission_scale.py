@@ -174,7 +174,7 @@ def run_train(paths: dict, loss: str, args: argparse.Namespace) -> dict:
         **info,
         test_ndcg_at_10=test["ndcg@10"].value if "ndcg@10" in test else None,
         valid_ndcg_at_10=result.report.valid.get("ndcg@10"),
-        loss_choice=getattr(result.report.model, "loss", None),
+        loss_choice=result.report.model.loss_choice,
     )
 
 

@@ -150,8 +150,8 @@ def catalog_size_table(args) -> None:
         print(f"| {size:,} | {full['s_per_step']:.3f} | {sampled['s_per_step']:.3f} | "
               f"{full['s_per_step'] / sampled['s_per_step']:.1f}x | {full['peak_rss_mb']:,.0f} MiB | "
               f"{sampled['peak_rss_mb']:,.0f} MiB |", flush=True)  # fmt: skip
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        if args.json:  # after every size: a stopped run keeps what it measured
+            Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 def main() -> None:
