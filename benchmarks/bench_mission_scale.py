@@ -158,7 +158,13 @@ def run_train(paths: dict, loss: str, args: argparse.Namespace) -> dict:
         "logging_steps": 10,
         "seed": args.seed,
     }
-    model = ModelArguments(item_encoder=MINILM, fusion="gate", loss_negatives=loss, feature_cache_dir=paths["features"])
+    model = ModelArguments(
+        item_encoder=MINILM,
+        item_encoder_dtype=args.item_encoder_dtype,
+        fusion="gate",
+        loss_negatives=loss,
+        feature_cache_dir=paths["features"],
+    )
     with (
         mock.patch.object(GenRecTrainer, "train", timed_train),
         mock.patch.object(GenRecTrainer, "evaluation_report", timed_report),
@@ -193,7 +199,9 @@ def run_encode(paths: dict, args: argparse.Namespace) -> dict:
 
     items = load_prepared(paths["prepared"]).items
     phases = Phases()
-    model_args = ModelArguments(item_encoder=MINILM, feature_cache_dir=paths["features"])
+    model_args = ModelArguments(
+        item_encoder=MINILM, item_encoder_dtype=args.item_encoder_dtype, feature_cache_dir=paths["features"]
+    )
     training_args = training_arguments(paths["model_sampled"], {"report_to": "none"})
     _, features, _ = item_content(model_args, items, Path(paths["model_sampled"]), training_args)
     phases.mark("encode")
@@ -331,6 +339,8 @@ def work_paths(work: Path) -> dict:
 def disk_mb(path: str | Path, exclude: tuple[str, ...] = ()) -> float:
     """Bytes under `path` (a file or folder), without the subfolders named in `exclude`, in MiB."""
     path = Path(path)
+    if not path.exists():
+        return 0.0
     if path.is_file():
         return path.stat().st_size / 2**20
     total = 0
@@ -341,22 +351,25 @@ def disk_mb(path: str | Path, exclude: tuple[str, ...] = ()) -> float:
 
 
 def artefact_sizes(paths: dict) -> dict[str, float]:
+    """MiB of every artefact written so far (missing ones are 0), the last checkpoint also file by file."""
     model = Path(paths["model_sampled"])
-    checkpoints = sorted(model.glob("checkpoint-*")) if model.exists() else []
+    model_files = [p for p in model.iterdir() if p.is_file()] if model.exists() else []
+    checkpoints = sorted(model.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     sizes = {
-        "raw files": sum(disk_mb(p) for p in [*paths["reviews"], *paths["metas"]] if Path(p).exists()),
+        "raw files": sum(disk_mb(p) for p in [*paths["reviews"], *paths["metas"]]),
         "prepared (5-core)": disk_mb(paths["prepared_5core"]),
         "prepared": disk_mb(paths["prepared"]),
         "feature cache": disk_mb(paths["features"]),
-        "model folder (without checkpoints and catalog)": sum(
-            disk_mb(p) for p in model.iterdir() if p.is_file() and not p.name.startswith("item_catalog")
-        ) if model.exists() else 0.0,
+        "model weights, config and processor": sum(
+            disk_mb(p) for p in model_files if not p.name.startswith(("item_catalog", "item_features"))
+        ),
+        "model features file": disk_mb(model / "item_features.safetensors"),
         "checkpoint": disk_mb(checkpoints[-1]) if checkpoints else 0.0,
         "catalog (vectors + FAISS index)": sum(disk_mb(p) for p in model.glob("item_catalog*")),
-    }  # fmt: skip
+    }
     if checkpoints:
         sizes.update({f"checkpoint: {p.name}": disk_mb(p) for p in sorted(checkpoints[-1].iterdir()) if p.is_file()})
-    return {name: round(size, 1) for name, size in sizes.items() if Path(paths["work"]).exists()}
+    return {name: round(size, 1) for name, size in sizes.items()}
 
 
 def run_in_child(stage: str, paths: dict, argv: list[str], threads: int) -> dict:
@@ -408,7 +421,12 @@ def run_fraction(fraction: float, args: argparse.Namespace, argv: list[str]) -> 
         load = os.getloadavg()[0]
         started = time.perf_counter()
         record = run_in_child(stage, paths, argv, args.threads)
-        record.update(load_average_before=load, load_average_after=os.getloadavg()[0])
+        record.update(
+            load_average_before=load,
+            load_average_after=os.getloadavg()[0],
+            threads=args.threads,
+            item_encoder_dtype=args.item_encoder_dtype,
+        )
         result["stages"][stage] = record
         result["disk_mb"] = artefact_sizes(paths)
         output.write_text(json.dumps(result, indent=2))
@@ -490,7 +508,10 @@ def format_tables(results: list[dict]) -> str:
 
 def _stage_note(stage: str, record: dict) -> str:
     if stage == "encode":
-        return f"{record['items']:,} items, {record['items_per_s']:.1f} items/s"
+        dtype = record.get("item_encoder_dtype", "float32")
+        return (
+            f"{record['items']:,} items, {record['items_per_s']:.1f} items/s, {dtype}, {record.get('threads')} threads"
+        )
     if stage == "train_sampled":
         return (f"{record['train_sequences']:,} training sequences, {record['steps']} steps; evaluated "
                 f"{record['valid_users']:,} valid + {record['test_users']:,} test users")  # fmt: skip
@@ -570,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--work_dir", default="/tmp/genrec_mission", help="Raw files and every artefact (not the repo)."
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every stage.")
+    parser.add_argument(
+        "--item_encoder_dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="MiniLM's compute type (bfloat16: faster on CPUs with bf16 instructions).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--full_softmax_steps", type=int, default=None,
