@@ -146,6 +146,35 @@ def rank_of_targets(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.
     return _expected_rank(higher, tied)
 
 
+def shared_score_ranks(
+    scores: torch.Tensor, targets: torch.Tensor, item_ids: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[`rank_of_targets`] when every example is scored by the same vector `scores` `(num_items,)` (e.g. training
+    popularity), without a `(batch, num_items)` matrix: the target's place among the sorted scores, less the items of
+    its history that score above or level with it.
+
+    Args:
+        scores (`torch.Tensor` of shape `(num_items,)`): The score of every item (`-inf` for padding).
+        targets (`torch.Tensor` of shape `(batch,)`): Column of each example's target.
+        item_ids (`torch.Tensor` of shape `(batch, length)`, *optional*):
+            Padded histories whose items are removed from the ranking (the target never is); `None` removes none.
+    """
+    ordered = scores.sort().values
+    target_scores = scores[targets]
+    at_most = torch.searchsorted(ordered, target_scores, right=True)
+    higher = len(ordered) - at_most
+    tied = at_most - torch.searchsorted(ordered, target_scores) - 1  # the target itself is not a tie
+    if item_ids is not None:
+        seen = item_ids.sort(dim=1).values
+        first = torch.ones_like(seen, dtype=torch.bool)
+        first[:, 1:] = seen[:, 1:] != seen[:, :-1]  # an item repeated in a history is removed once
+        removed = first & (seen != PAD_ROW) & (seen != targets[:, None])
+        seen_scores, target_scores = scores[seen], target_scores[:, None]
+        higher = higher - (removed & (seen_scores > target_scores)).sum(dim=1)
+        tied = tied - (removed & (seen_scores == target_scores)).sum(dim=1)
+    return _expected_rank(higher, tied)
+
+
 @torch.no_grad()
 def ranks_from_embeddings(
     queries: torch.Tensor,
@@ -200,5 +229,6 @@ __all__ = [
     "popularity_scores",
     "rank_of_targets",
     "ranks_from_embeddings",
+    "shared_score_ranks",
     "top_k",
 ]

@@ -19,6 +19,8 @@ from genrec_hf.evaluation import (
     RankingEvaluator,
     as_report,
 )
+from genrec_hf.evaluation.evaluator import example_batches, scored_batches
+from genrec_hf.ranking import history_mask, rank_of_targets
 from genrec_hf.training import GenRecTrainer, SequenceCollator
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -116,6 +118,30 @@ def examples(num_rows: int, seed: int) -> Dataset:
     histories = [[rng.randint(1, TINY["num_items"]) for _ in range(length)] for length in lengths]
     targets = [rng.randint(1, TINY["num_items"]) for _ in range(num_rows)]
     return Dataset.from_dict({"item_ids": histories, "target_id": targets, "length": [len(h) for h in histories]})
+
+
+@pytest.mark.parametrize("exclude_history", [False, True])
+def test_empty_histories_rank_and_score_as_the_full_score_matrix_does(exclude_history):
+    """Rows without a history are ranked from the model's popularity fallback directly, in place (batch order kept),
+    with the ranks and losses a full `(rows, num_items + 1)` score matrix gives them."""
+    model = build_tiny_model(GenRecConfig(**TINY))
+    model.set_item_popularity(torch.arange(TINY["num_items"]) % 5)  # ties, and items never seen in training
+    rows = examples(29, seed=2)
+    histories = [h if i % 3 else [] for i, h in enumerate(rows["item_ids"])]  # every third history empty
+    lengths = [len(history) for history in histories]
+    rows = Dataset.from_dict({"item_ids": histories, "target_id": rows["target_id"][:], "length": lengths})
+    evaluator = RankingEvaluator(exclude_history=exclude_history, batch_size=4)
+
+    ranks, losses = evaluator.rank(model, rows)
+
+    expected_ranks, expected_losses = [], []
+    for batch, scores in scored_batches(model, example_batches(rows, 4)):
+        exclude = history_mask(batch["item_ids"], scores.shape[1]) if exclude_history else None
+        expected_ranks.append(rank_of_targets(scores, batch["labels"], exclude))
+        target_scores = scores.gather(1, batch["labels"][:, None]).squeeze(1)
+        expected_losses.append(torch.logsumexp(scores[:, 1:], dim=1) - target_scores)
+    assert torch.equal(ranks, torch.cat(expected_ranks))
+    torch.testing.assert_close(losses, torch.cat(expected_losses))
 
 
 @pytest.mark.parametrize("exclude_history", [False, True])

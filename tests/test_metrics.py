@@ -9,13 +9,21 @@ import torch
 import genrec_hf
 from genrec_hf.evaluation.metrics import (
     bootstrap_ci,
+    bootstrap_cis,
     metrics_with_ci,
     per_user_metrics,
     popularity_ranks,
     ranking_metrics,
     split_by_mask,
 )
-from genrec_hf.ranking import popularity_scores, rank_of_targets, ranks_from_embeddings
+from genrec_hf.ranking import (
+    PAD_ROW,
+    history_mask,
+    popularity_scores,
+    rank_of_targets,
+    ranks_from_embeddings,
+    shared_score_ranks,
+)
 
 INF = float("inf")
 
@@ -77,6 +85,17 @@ def test_bootstrap_ci_contains_the_mean_and_narrows_with_more_users():
     assert bootstrap_ci(small, num_samples=500, seed=1) == (low_small, high_small)
 
 
+def test_bootstrap_cis_are_percentiles_of_paired_resample_means():
+    """Every metric's interval comes from the same resamples of the users: the percentiles of the means of
+    `values[drawn]` for the seeded draws, as a direct gather computes them."""
+    generator = torch.Generator().manual_seed(3)
+    values = torch.rand(50, 3, generator=generator, dtype=torch.double)
+    drawn = torch.randint(50, (200, 50), generator=torch.Generator().manual_seed(7))
+    expected = torch.quantile(values[drawn].mean(dim=1), torch.tensor([0.05, 0.95], dtype=torch.double), dim=0)
+    low, high = bootstrap_cis(values, num_samples=200, alpha=0.1, seed=7)
+    torch.testing.assert_close(torch.stack([low, high]), expected, rtol=0, atol=1e-12)
+
+
 def test_metrics_with_ci_matches_point_metrics_and_handles_empty_groups():
     ranks = torch.tensor([1.0, 2.5, 7.0, 40.0, 3.0, 1.0])
     with_ci = metrics_with_ci(ranks, ks=(5, 10), num_samples=200)
@@ -121,6 +140,25 @@ def test_chunked_ranks_equal_dense_ranks(integer_scores):
         assert torch.equal(chunked, dense), chunk_size
     unfiltered = ranks_from_embeddings(queries, catalog, targets, chunk_size=10)
     assert torch.equal(unfiltered, rank_of_targets(queries @ catalog.T, targets))
+
+
+@pytest.mark.parametrize("with_histories", [False, True], ids=["all-items", "history-excluded"])
+def test_shared_score_ranks_equal_the_score_matrix_ranks(with_histories):
+    """Ranking every example by one shared vector (popularity) from its sorted scores gives `rank_of_targets`' ranks:
+    ties, padding, cold items (count 0), repeated history items and a target inside its own history included."""
+    generator = torch.Generator().manual_seed(0)
+    batch, num_items = 40, 60
+    scores = popularity_scores(torch.randint(0, 6, (num_items,), generator=generator).float())  # many ties
+    targets = torch.randint(1, num_items, (batch,), generator=generator)
+    item_ids = torch.randint(1, num_items, (batch, 7), generator=generator)
+    item_ids[:, 5:] = PAD_ROW  # right padding
+    item_ids[0, 1] = item_ids[0, 2] = item_ids[0, 0]  # one item three times in a history
+    item_ids[1, 0] = targets[1]  # the target inside its own history stays ranked
+    exclude = history_mask(item_ids, num_items) if with_histories else None
+    expected = rank_of_targets(scores.expand(batch, -1), targets, exclude)
+    assert (expected % 1 != 0).any()  # the data really has ties with the target
+    fast = shared_score_ranks(scores, targets, item_ids if with_histories else None)
+    assert torch.equal(fast, expected)
 
 
 def test_popularity_baseline_on_a_toy_catalog():

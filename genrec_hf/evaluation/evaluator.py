@@ -14,6 +14,7 @@ report = evaluator.report(model, valid, test, item_counts)  # EvaluationReport: 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,8 @@ from .._distributed import process_state
 from ..modeling_genrec import GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
-from ..ranking import history_mask, rank_of_targets
-from .metrics import metrics_with_ci, popularity_ranks, ranking_metrics
+from ..ranking import history_mask, popularity_scores, rank_of_targets, shared_score_ranks
+from .metrics import metrics_with_ci, ranking_metrics
 from .report import BaselineMetrics, Estimate, EvaluationProtocol, EvaluationReport, GroupMetrics, estimates
 
 if TYPE_CHECKING:  # evaluating needs no `datasets` import, only a table that slices like one
@@ -51,16 +52,17 @@ def example_batches(examples: Dataset, batch_size: int, rows: range | None = Non
 def popularity_baseline_ranks(
     examples: Dataset, item_counts: torch.Tensor, exclude_history: bool, batch_size: int = 1024
 ) -> torch.Tensor:
-    """Ranks of each example's target when items are ranked by training popularity (same rank function).
+    """Ranks of each example's target when items are ranked by training popularity (the ranks `rank_of_targets` gives,
+    computed from the sorted counts: no `(examples, num_items)` scores).
 
     `item_counts` holds the training interactions of catalog items `1..num_items` (no padding entry).
     """
-    counts = torch.cat([torch.zeros(1), item_counts.float()])
-    ranks = []
-    for batch in example_batches(examples, batch_size):
-        exclude = history_mask(batch["item_ids"], len(counts)) if exclude_history else None
-        ranks.append(popularity_ranks(counts, batch["labels"], exclude))
-    return torch.cat(ranks)
+    scores = popularity_scores(torch.cat([torch.zeros(1), item_counts.float()]))
+    ranks = [
+        shared_score_ranks(scores, batch["labels"], batch["item_ids"] if exclude_history else None)
+        for batch in example_batches(examples, batch_size)
+    ]
+    return torch.cat(ranks) if ranks else torch.zeros(0)
 
 
 RecommenderModel = GenRecModel | GenRecForSemanticIDGeneration
@@ -71,25 +73,31 @@ def beams_of(model: RecommenderModel) -> int | None:
     return model.config.num_beams if isinstance(model, GenRecForSemanticIDGeneration) else None
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def batch_scorer(model: RecommenderModel) -> Iterator[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """`score(item_ids, attention_mask)` -> the model's scores `(batch, num_items + 1)` of every catalog item, in eval
+    mode and without gradients: full-catalog dot products for a dense model (its catalog encoded once), beam
+    log-probabilities for a generative one. The model's mode is restored on exit."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            if isinstance(model, GenRecModel):
+                catalog = model.catalog_embeddings()
+                yield lambda item_ids, mask: model.score_histories(item_ids, mask, catalog)[0]
+            else:
+                yield lambda item_ids, mask: model.score_histories(item_ids, mask)[0]
+    finally:
+        model.train(was_training)
+
+
 def scored_batches(
     model: RecommenderModel, batches: Iterable[Mapping[str, torch.Tensor]]
 ) -> Iterator[tuple[Mapping[str, torch.Tensor], torch.Tensor]]:
-    """Each batch with the model's scores `(batch, num_items + 1)` of every catalog item, in eval mode: full-catalog
-    dot products for a dense model (its catalog encoded once), beam log-probabilities for a generative one."""
-    was_training = model.training
-    model.eval()
-    dense = isinstance(model, GenRecModel)
-    catalog = model.catalog_embeddings() if dense else None
-    try:
+    """Each batch with the model's scores `(batch, num_items + 1)` of every catalog item ([`batch_scorer`])."""
+    with batch_scorer(model) as score:
         for batch in batches:
-            if dense:
-                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"], catalog)
-            else:
-                scores, _ = model.score_histories(batch["item_ids"], batch["attention_mask"])
-            yield batch, scores
-    finally:
-        model.train(was_training)
+            yield batch, score(batch["item_ids"], batch["attention_mask"])
 
 
 class RankingEvaluator:
@@ -140,14 +148,30 @@ class RankingEvaluator:
         collects each batch's values from every process (the Trainer's `gather_for_metrics`).
         """
         gather = gather or (lambda values: values)
+        dense = isinstance(model, GenRecModel)
         ranks, losses = [], []
-        for batch, scores in scored_batches(model, batches):
-            targets = batch["labels"]
-            exclude = history_mask(batch["item_ids"], scores.shape[1]) if self.exclude_history else None
-            ranks.append(gather(rank_of_targets(scores, targets, exclude).float()).cpu())
-            if isinstance(model, GenRecModel):
-                batch_losses = torch.logsumexp(scores[:, 1:], dim=1) - scores.gather(1, targets[:, None]).squeeze(1)
-                losses.append(gather(batch_losses.float()).cpu())
+        with batch_scorer(model) as score:
+            for batch in batches:
+                targets, item_ids, mask = batch["labels"], batch["item_ids"], batch["attention_mask"].bool()
+                # A dense model scores an empty history by training popularity, the same vector for every such
+                # row: those rows are ranked from it directly (most users of a large catalog have no history).
+                scored = mask.any(dim=1) if dense else torch.ones_like(targets, dtype=torch.bool)
+                batch_ranks = torch.empty(len(targets), device=targets.device)
+                batch_losses = torch.empty(len(targets), device=targets.device)
+                if scored.any():
+                    scores = score(item_ids[scored], batch["attention_mask"][scored])
+                    exclude = history_mask(item_ids[scored], scores.shape[1]) if self.exclude_history else None
+                    batch_ranks[scored] = rank_of_targets(scores, targets[scored], exclude).float()
+                    if dense:
+                        target_scores = scores.gather(1, targets[scored, None]).squeeze(1)
+                        batch_losses[scored] = torch.logsumexp(scores[:, 1:], dim=1) - target_scores
+                if not scored.all():
+                    popular = popularity_scores(model.item_popularity)
+                    batch_ranks[~scored] = shared_score_ranks(popular, targets[~scored])  # nothing to exclude
+                    batch_losses[~scored] = torch.logsumexp(popular[1:], dim=0) - popular[targets[~scored]]
+                ranks.append(gather(batch_ranks).cpu())
+                if dense:
+                    losses.append(gather(batch_losses).cpu())
         return torch.cat(ranks) if ranks else torch.zeros(0), torch.cat(losses) if losses else None
 
     def rank(self, model: RecommenderModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -204,7 +228,7 @@ class RankingEvaluator:
         `item_counts` holds the training interactions of catalog items `1..num_items`: a test target is warm when
         its item occurs in the training sequences (`item_counts > 0`), cold otherwise.
         """
-        warm = item_counts[torch.tensor(test["target_id"]) - 1] > 0
+        warm = item_counts[torch.tensor(test["target_id"][:]) - 1] > 0  # [:]: one list, not a row-by-row read
 
         def with_ci(ranks: torch.Tensor) -> dict[str, Estimate]:
             return estimates(metrics_with_ci(ranks, self.ks, num_samples=self.bootstrap_samples, seed=self.seed))
@@ -223,6 +247,7 @@ class RankingEvaluator:
 
 
 __all__ = [
+    "batch_scorer",
     "scored_batches",
     "RankingEvaluator",
     "RecommenderModel",

@@ -33,17 +33,32 @@ def bootstrap_ci(
     per_user: torch.Tensor, num_samples: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap `(1 - alpha)` confidence interval of the mean of `per_user` (NaNs when it is empty)."""
+    low, high = bootstrap_cis(per_user[:, None], num_samples=num_samples, alpha=alpha, seed=seed)
+    return low[0].item(), high[0].item()
+
+
+def bootstrap_cis(
+    per_user: torch.Tensor, num_samples: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Percentile bootstrap `(1 - alpha)` confidence intervals `(low, high)` of the mean of every column of `per_user`
+    `(users, metrics)`, all from the same resamples of the users (NaNs when there are none)."""
     if len(per_user) == 0:
-        return float("nan"), float("nan")
+        nan = torch.full((per_user.shape[1],), float("nan"), dtype=torch.double)
+        return nan, nan
     generator = torch.Generator().manual_seed(seed)
     values = per_user.double().cpu()
-    samples_per_step = max(1, 2**22 // len(values))  # bounds the resampled indices to ~4M at a time
+    users = len(values)
+    samples_per_step = max(1, 2**22 // users)  # bounds the resampled indices to ~4M at a time
     means = []
     for start in range(0, num_samples, samples_per_step):
         size = min(samples_per_step, num_samples - start)
-        means.append(values[torch.randint(len(values), (size, len(values)), generator=generator)].mean(dim=1))
-    low, high = torch.quantile(torch.cat(means), torch.tensor([alpha / 2, 1 - alpha / 2], dtype=torch.double))
-    return low.item(), high.item()
+        drawn = torch.randint(users, (size, users), generator=generator)
+        # how often each user is drawn, then one matrix product for every metric (8x faster than gathering values)
+        counts = torch.zeros(size, users, dtype=torch.double).scatter_add_(1, drawn, torch.ones_like(drawn).double())
+        means.append(counts @ values / users)
+    levels = torch.tensor([alpha / 2, 1 - alpha / 2], dtype=torch.double)
+    low, high = torch.quantile(torch.cat(means), levels, dim=0)
+    return low, high
 
 
 def metrics_with_ci(
@@ -59,11 +74,12 @@ def metrics_with_ci(
     """
     if len(ranks) == 0:
         return {}
-    results = {}
-    for name, values in per_user_metrics(ranks, ks).items():
-        low, high = bootstrap_ci(values, num_samples=num_samples, alpha=alpha, seed=seed)
-        results[name] = {"value": values.mean().item(), "ci_low": low, "ci_high": high}
-    return results
+    per_user = per_user_metrics(ranks, ks)
+    low, high = bootstrap_cis(torch.stack(list(per_user.values()), dim=1), num_samples, alpha, seed)
+    return {
+        name: {"value": values.mean().item(), "ci_low": low[i].item(), "ci_high": high[i].item()}
+        for i, (name, values) in enumerate(per_user.items())
+    }
 
 
 def split_by_mask(ranks: torch.Tensor, is_warm: torch.Tensor) -> dict[str, torch.Tensor]:
