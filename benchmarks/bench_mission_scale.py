@@ -250,7 +250,7 @@ def run_recommend(paths: dict, args: argparse.Namespace) -> dict:
     from genrec_hf.data import load_prepared
 
     test = load_prepared(paths["prepared"]).splits["test"]
-    with_history = [row for row, history in enumerate(test["history"]) if history]
+    with_history = [row for row, history in enumerate(test["history"][:]) if history]
     chosen = sorted(random.Random(args.seed).sample(with_history, min(RECOMMEND_USERS, len(with_history))))
     history_file = Path(paths["work"]) / "recommend_histories.jsonl"
     rows = test.select(chosen)

@@ -198,7 +198,7 @@ def trained_queries(args) -> tuple:
     model, processor = load_model_and_processor(args.trained_model)
     catalog = ItemCatalog.from_model(model, processor)
     test = load_prepared(args.prepared).splits["test"]
-    rows = [row for row, history in enumerate(test["history"]) if history]
+    rows = [row for row, history in enumerate(test["history"][:]) if history]
     rows = sorted(random.Random(0).sample(rows, min(args.queries, len(rows))))
     histories = processor.pad_histories([h.item_ids for h in processor.index_histories(test.select(rows)["history"])])
     with torch.no_grad():
