@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass, field
 
 from .._distributed import process_state
-from ..encoders import ENCODER_DTYPES
 from ..inference.build import CatalogBuildOptions, build_catalog
 from ..inference.faiss_index import FAISS_KINDS
 from ..inference.items import load_item_encoder
+from ..training.arguments import item_encoder_dtype_field
 from ._cli import CommandParser, check_installed, check_paths
 from ._inference import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, load_model_and_processor, setup_logging
 
@@ -39,14 +39,7 @@ class PrecomputeArguments:
     item_encoder: str | None = field(
         default=None, metadata={"help": "Encoder folder or Hub id overriding the model config's (same feature sizes)."}
     )
-    item_encoder_dtype: str = field(
-        default="float32",
-        metadata={
-            "help": "Compute type of the item encoder: bfloat16 encodes ~2x faster on GPUs and CPUs with bf16 "
-            "instructions.",
-            "choices": list(ENCODER_DTYPES),
-        },
-    )
+    item_encoder_dtype: str = item_encoder_dtype_field()
     chunk_size: int = field(default=4096, metadata={"help": "New items per saved chunk (the unit of resumption)."})
     batch_size: int = field(default=64, metadata={"help": "Items per encoder forward pass."})
     max_chunks: int | None = field(

@@ -74,6 +74,18 @@ class DataArguments:
     )
 
 
+def item_encoder_dtype_field() -> Any:
+    """`--item_encoder_dtype`, of training and of `precompute_embeddings.py`."""
+    return field(
+        default="float32",
+        metadata={
+            "help": "Compute type of the frozen item encoder (features are kept in float32 either way): bfloat16 "
+            "encodes faster on GPUs and on CPUs with bf16 instructions (AVX512-BF16, AMX).",
+            "choices": list(ENCODER_DTYPES),
+        },
+    )
+
+
 @dataclass
 class ModelArguments:
     head: str = field(
@@ -94,14 +106,7 @@ class ModelArguments:
     item_encoder_type: str | None = field(
         default=None, metadata={"help": "Read from the encoder's config when not given.", "choices": ["clip", "text"]}
     )
-    item_encoder_dtype: str = field(
-        default="float32",
-        metadata={
-            "help": "Compute type of the frozen item encoder (features are stored in float32 either way): "
-            "bfloat16 encodes ~2x faster on GPUs and on CPUs with bf16 instructions (AVX512-BF16, AMX).",
-            "choices": list(ENCODER_DTYPES),
-        },
-    )
+    item_encoder_dtype: str = item_encoder_dtype_field()
     fusion: str = config_field("fusion", "How content and ID embeddings are combined.", FUSION_MODES)
     hidden_size: int = config_field("hidden_size")
     num_hidden_layers: int = config_field("num_hidden_layers")
