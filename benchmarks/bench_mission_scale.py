@@ -602,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--full_softmax_steps", type=int, default=None,
         help="Run at most this many full-softmax steps and extrapolate the epoch (default: the whole epoch).",
     )  # fmt: skip
-    parser.add_argument("--faiss_index", default="hnsw", choices=["flat", "ivf", "hnsw"])
+    parser.add_argument("--faiss_index", default="ivf", choices=["flat", "ivf", "hnsw"])
     parser.add_argument("--faiss_args", default="", help="More precompute options, e.g. '--hnsw_m 32'.")
     parser.add_argument("--image_items", type=int, default=64, help="Photos timed for the per-image cost.")
     return parser
