@@ -192,12 +192,15 @@ def _extrapolated_epoch(info: dict) -> dict:
 
 
 def run_encode(paths: dict, args: argparse.Namespace) -> dict:
-    """The MiniLM features of every item, as `train()` computes them (and caches them for it)."""
+    """The MiniLM features of every item, as `train()` computes them (and caches them for it). With
+    `--resume_encoding`, the chunks an interrupted run saved are kept and the rate counts only the items encoded now.
+    """
     from genrec_hf.data import load_prepared
     from genrec_hf.training import ModelArguments
     from genrec_hf.training.run import item_content, training_arguments
 
     items = load_prepared(paths["prepared"]).items
+    already = encoded_rows(Path(paths["features"]))
     phases = Phases()
     model_args = ModelArguments(
         item_encoder=MINILM, item_encoder_dtype=args.item_encoder_dtype, feature_cache_dir=paths["features"]
@@ -205,7 +208,19 @@ def run_encode(paths: dict, args: argparse.Namespace) -> dict:
     training_args = training_arguments(paths["model_sampled"], {"report_to": "none"})
     _, features, _ = item_content(model_args, items, Path(paths["model_sampled"]), training_args)
     phases.mark("encode")
-    return phases.result(items=len(features), items_per_s=len(features) / phases.records["encode"]["s"])
+    rate = (len(features) - already) / phases.records["encode"]["s"]
+    return phases.result(items=len(features), resumed_items=already, items_per_s=rate, whole_s=len(features) / rate)
+
+
+def encoded_rows(features_dir: Path) -> int:
+    """Items in the chunks that an interrupted feature-cache run left in `features_dir` (`*.chunks/chunk-*`)."""
+    from safetensors import safe_open
+
+    rows = 0
+    for chunk in features_dir.glob("*.chunks/chunk-*.safetensors"):
+        with safe_open(chunk, "pt") as tensors:
+            rows += tensors.get_slice("text_features").get_shape()[0]
+    return rows
 
 
 def run_prepare(paths: dict, kcore: int) -> dict:
@@ -398,7 +413,8 @@ def run_fraction(fraction: float, args: argparse.Namespace, argv: list[str]) -> 
     work = Path(args.work_dir) / f"fraction-{fraction:g}"
     paths = work_paths(work)
     for stage in args.stages:  # a stage starts cold: its own outputs are removed (the raw files are kept)
-        subprocess.run(["rm", "-rf", *[paths[name] for name in STAGE_OUTPUTS.get(stage, ())]], check=True)
+        if not (stage == "encode" and args.resume_encoding):
+            subprocess.run(["rm", "-rf", *[paths[name] for name in STAGE_OUTPUTS.get(stage, ())]], check=True)
     output = RESULTS / f"fraction-{fraction:g}.json"
     started = time.perf_counter()
     write_mission_files(paths["raw"], fraction, args.seed)
@@ -454,6 +470,8 @@ def stage_seconds(stage: str, record: dict) -> float:
     """A stage's time; a capped full-softmax epoch counts its extrapolated whole-epoch training time."""
     if stage == "train_full" and "epoch_s" in record:
         return record["phases"]["setup"]["s"] + record["epoch_s"]
+    if stage == "encode" and record.get("resumed_items"):
+        return record["whole_s"]  # the whole catalog at the rate of the resumed part
     return record["s"]
 
 
@@ -509,9 +527,13 @@ def format_tables(results: list[dict]) -> str:
 def _stage_note(stage: str, record: dict) -> str:
     if stage == "encode":
         dtype = record.get("item_encoder_dtype", "float32")
-        return (
+        note = (
             f"{record['items']:,} items, {record['items_per_s']:.1f} items/s, {dtype}, {record.get('threads')} threads"
         )
+        if record.get("resumed_items"):
+            note += (f"; resumed after {record['resumed_items']:,} items (killed run): time = all items at the rate of "
+                     f"the {record['items'] - record['resumed_items']:,} encoded in {_fmt_s(record['s'])}")  # fmt: skip
+        return note
     if stage == "train_sampled":
         return (f"{record['train_sequences']:,} training sequences, {record['steps']} steps; evaluated "
                 f"{record['valid_users']:,} valid + {record['test_users']:,} test users")  # fmt: skip
@@ -602,6 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--full_softmax_steps", type=int, default=None,
         help="Run at most this many full-softmax steps and extrapolate the epoch (default: the whole epoch).",
     )  # fmt: skip
+    parser.add_argument(
+        "--resume_encoding",
+        action="store_true",
+        help="Keep the chunks an interrupted encode stage saved; its time is then the rest, its rate over the rest.",
+    )
     parser.add_argument("--faiss_index", default="ivf", choices=["flat", "ivf", "hnsw"])
     parser.add_argument("--faiss_args", default="", help="More precompute options, e.g. '--hnsw_m 32'.")
     parser.add_argument("--image_items", type=int, default=64, help="Photos timed for the per-image cost.")
