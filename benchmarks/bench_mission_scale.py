@@ -14,7 +14,8 @@ through the public pipeline, so that whatever the package does today is what is 
   downstream uses it);
 - `prepare`: the same with `kcore=0`, so every item stays in the catalog;
 - `encode`: the item texts through all-MiniLM-L6-v2 into the feature cache (`training.run.item_content`, as
-  `train()` does);
+  `train()` does), each text's first `--item_text_max_length` tokens (128, the length the encoder was trained on;
+  the texts, like the published metadata, run to ~600 tokens, and the encoder's cost grows with the tokens read);
 - `train_sampled`: `train()` of one epoch with `loss_negatives="sampled"` and gated fusion, then its evaluation
   report (valid and test, every user, the full catalog) and `result.save()`;
 - `train_full`: the same epoch with `loss_negatives="full"` (`--full_softmax_steps` caps it and extrapolates the
@@ -161,6 +162,7 @@ def run_train(paths: dict, loss: str, args: argparse.Namespace) -> dict:
     model = ModelArguments(
         item_encoder=MINILM,
         item_encoder_dtype=args.item_encoder_dtype,
+        item_text_max_length=args.item_text_max_length,
         fusion="gate",
         loss_negatives=loss,
         feature_cache_dir=paths["features"],
@@ -203,7 +205,10 @@ def run_encode(paths: dict, args: argparse.Namespace) -> dict:
     already = encoded_rows(Path(paths["features"]))
     phases = Phases()
     model_args = ModelArguments(
-        item_encoder=MINILM, item_encoder_dtype=args.item_encoder_dtype, feature_cache_dir=paths["features"]
+        item_encoder=MINILM,
+        item_encoder_dtype=args.item_encoder_dtype,
+        item_text_max_length=args.item_text_max_length,
+        feature_cache_dir=paths["features"],
     )
     training_args = training_arguments(paths["model_sampled"], {"report_to": "none"})
     _, features, _ = item_content(model_args, items, Path(paths["model_sampled"]), training_args)
@@ -442,6 +447,7 @@ def run_fraction(fraction: float, args: argparse.Namespace, argv: list[str]) -> 
             load_average_after=os.getloadavg()[0],
             threads=args.threads,
             item_encoder_dtype=args.item_encoder_dtype,
+            item_text_max_length=args.item_text_max_length,
         )
         result["stages"][stage] = record
         result["disk_mb"] = artefact_sizes(paths)
@@ -619,6 +625,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["float32", "bfloat16"],
         help="MiniLM's compute type (bfloat16: faster on CPUs with bf16 instructions).",
     )
+    parser.add_argument(
+        "--item_text_max_length", type=int, default=128,
+        help="Tokens of each item text MiniLM reads (128: its training length; 256: sentence-transformers' limit).",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--full_softmax_steps", type=int, default=None,

@@ -108,15 +108,26 @@ class ItemEncoder:
     def image_feature_dim(self) -> int:
         return self.model.config.projection_dim if self.encoder_type == "clip" else 0
 
-    def build_processor(self, item_vocab: Sequence[str], **kwargs) -> GenRecProcessor:
-        """A `GenRecProcessor` with this encoder's tokenizer and image processor."""
+    def build_processor(
+        self, item_vocab: Sequence[str], text_max_length: int | None = None, **kwargs
+    ) -> GenRecProcessor:
+        """A `GenRecProcessor` with this encoder's tokenizer and image processor. `text_max_length` (tokens of each
+        item text) defaults to CLIP's context (77) or to `GenRecProcessor`'s default for a text encoder (256)."""
         tokenizer = AutoTokenizer.from_pretrained(self.source)
+        text_config = self.model.config.text_config if self.encoder_type == "clip" else self.model.config
+        positions = text_config.max_position_embeddings
+        if text_max_length is not None and not 0 < text_max_length <= positions:
+            raise ValueError(
+                f"text_max_length={text_max_length}: the encoder {self.name_or_path} reads 1 to {positions} tokens"
+            )
         if self.encoder_type == "clip":
             image_processor = CLIPImageProcessorPil.from_pretrained(self.source)
-            kwargs.setdefault("text_max_length", self.model.config.text_config.max_position_embeddings)
+            text_max_length = text_max_length or positions
         else:
             image_processor = CLIPImageProcessorPil()
-        return GenRecProcessor(image_processor, tokenizer, item_vocab=item_vocab, **kwargs)
+        return GenRecProcessor(
+            image_processor, tokenizer, item_vocab=item_vocab, text_max_length=text_max_length, **kwargs
+        )
 
     @torch.no_grad()
     def encode(

@@ -136,6 +136,28 @@ def test_bfloat16_encoder_gives_float32_features_close_to_float32_and_its_own_ca
     assert features_cache_key(half, processor, items) != features_cache_key(full, processor, items)
 
 
+def test_text_max_length_truncates_item_texts_and_keys_its_own_cache(minilm_encoder):
+    # The tokens past the limit no longer count: two texts differing only there get the same features.
+    head = "hand-knitted merino wool scarf in deep forest green"
+    items = Dataset.from_list([{"title": f"{head} for winter"}, {"title": f"{head} and a steel drill bit"}])
+    full, short = minilm_encoder.build_processor(item_vocab(2)), minilm_encoder.build_processor(item_vocab(2), 10)
+    assert (full.text_max_length, short.text_max_length) == (256, 10)
+    features = minilm_encoder.encode(items, full, show_progress=False).text_features
+    truncated = minilm_encoder.encode(items, short, show_progress=False).text_features
+    assert F.cosine_similarity(features[0], features[1], dim=0) < 0.95
+    torch.testing.assert_close(truncated[0], truncated[1])
+    assert features_cache_key(minilm_encoder, short, items) != features_cache_key(minilm_encoder, full, items)
+    with pytest.raises(ValueError, match="reads 1 to 512 tokens"):
+        minilm_encoder.build_processor(item_vocab(2), 1000)
+
+
+def test_clip_text_max_length_is_its_context_unless_shorter_is_asked(clip_encoder):
+    assert clip_encoder.build_processor(item_vocab(2)).text_max_length == 77
+    assert clip_encoder.build_processor(item_vocab(2), 32).text_max_length == 32
+    with pytest.raises(ValueError, match="reads 1 to 77 tokens"):
+        clip_encoder.build_processor(item_vocab(2), 78)
+
+
 def test_encoder_type_is_checked():
     with pytest.raises(ValueError, match="encoder_type"):
         ItemEncoder(torch.nn.Linear(1, 1), "audio", "x")

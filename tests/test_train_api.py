@@ -70,6 +70,16 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
     assert (saved / "model.safetensors").is_file() and (saved / "processor_config.json").is_file()
 
 
+def test_item_text_max_length_reaches_the_saved_processor(tiny_data, tiny_bert_path, tmp_path):  # noqa: F811
+    argv = [
+        "--data_dir", str(tiny_data), "--output_dir", str(tmp_path), "--item_encoder", str(tiny_bert_path),
+        "--item_text_max_length", "16", "--hidden_size", "16", "--max_seq_len", "10", "--num_train_epochs", "1",
+        "--bootstrap_samples", "10", "--use_cpu", "--disable_tqdm", "true", "--report_to", "none",
+    ]  # fmt: skip
+    train_main(argv)
+    assert json.loads((tmp_path / "processor_config.json").read_text())["text_max_length"] == 16
+
+
 def test_train_refuses_settings_that_break_the_run(tiny_data, tmp_path):  # noqa: F811
     with pytest.raises(ValueError, match="remove_unused_columns"):
         train(tiny_data, tmp_path, training_args={"remove_unused_columns": True})

@@ -107,6 +107,13 @@ class ModelArguments:
         default=None, metadata={"help": "Read from the encoder's config when not given.", "choices": ["clip", "text"]}
     )
     item_encoder_dtype: str = item_encoder_dtype_field()
+    item_text_max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Tokens of each item's text the encoder reads (default: the encoder's own, 77 for CLIP, 256 for "
+            "a sentence-transformers model; all-MiniLM-L6-v2 was trained on 128). The encoder's cost grows with it."
+        },
+    )
     fusion: str = config_field("fusion", "How content and ID embeddings are combined.", FUSION_MODES)
     hidden_size: int = config_field("hidden_size")
     num_hidden_layers: int = config_field("num_hidden_layers")
