@@ -145,9 +145,7 @@ def item_content(
         model_args.item_encoder, model_args.item_encoder_type, dtype=model_args.item_encoder_dtype
     )
     encoder.model.to(training_args.device)  # this process's accelerator (`accelerate launch`, torchrun) or the CPU
-    processor = encoder.build_processor(
-        vocab, max_seq_len=max_seq_len, text_max_length=model_args.item_text_max_length
-    )
+    processor = encoder.build_processor(vocab, max_seq_len=max_seq_len, text_max_length=model_args.item_text_max_length)
     cache_dir = model_args.feature_cache_dir or output_dir / "feature_cache"
     # Every process encodes its share of the items (genrec_hf.sharded_encoding) and returns all of them.
     features = cached_item_features(encoder, processor, items, cache_dir, model_args.feature_batch_size)
