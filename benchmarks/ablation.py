@@ -47,6 +47,22 @@ LEVERS = {
         "0.5",
     ],
     "ffn_1x": ["--intermediate_size", "64"],
+    "width_128_dropout_0.3": [
+        "--hidden_size",
+        "128",
+        "--hidden_dropout_prob",
+        "0.3",
+        "--attention_dropout_prob",
+        "0.3",
+    ],
+    "width_128_dropout_0.5": [
+        "--hidden_size",
+        "128",
+        "--hidden_dropout_prob",
+        "0.5",
+        "--attention_dropout_prob",
+        "0.5",
+    ],
     "content": ["--item_encoder", quality.MINILM, "--fusion", "content"],
     "gate": ["--item_encoder", quality.MINILM, "--fusion", "gate"],
 }
