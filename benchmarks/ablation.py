@@ -80,8 +80,7 @@ def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespa
     extra = [*LEVERS[lever], "--num_train_epochs", str(epochs), "--bootstrap_samples", "200"]
     argv = quality.train_argv(dataset, quality.ID_ONLY, data_dir, run_dir, seed, "exclude", args.cache_dir, extra)
     report = EvaluationReport.from_dict(train_main(argv))
-    last = max(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    state = json.loads((last / "trainer_state.json").read_text())
+    state = json.loads((run_dir / "trainer_state.json").read_text())  # the whole run (checkpoints keep the best)
     curve = [round(e["eval_ndcg@10"], 5) for e in state["log_history"] if "eval_ndcg@10" in e]
     result = {
         "dataset": dataset, "lever": lever, "arguments": LEVERS[lever], "epochs": epochs, "seed": seed,

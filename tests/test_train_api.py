@@ -68,6 +68,8 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
     assert list(saved.glob("checkpoint-*")) and not list(saved.glob("checkpoint-*/item_features.safetensors"))
     assert json.loads((saved / "metrics.json").read_text()) == result.report.to_dict()
     assert (saved / "model.safetensors").is_file() and (saved / "processor_config.json").is_file()
+    history = json.loads((saved / "trainer_state.json").read_text())["log_history"]
+    assert [entry["epoch"] for entry in history if "eval_ndcg@10" in entry] == [1.0, 2.0]  # every epoch, not the best
 
 
 def test_item_text_max_length_reaches_the_saved_processor(tiny_data, tiny_bert_path, tmp_path):  # noqa: F811

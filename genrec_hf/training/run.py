@@ -248,6 +248,7 @@ def train(
     test_metrics = {f"test_{name}": estimate.value for name, estimate in report.test.items()}
     trainer.log(dict(test_metrics))  # to the `report_to` trackers (log adds the epoch to the dict it is given)
     trainer.save_metrics("test", test_metrics)  # test_results.json and all_results.json in output_dir
+    trainer.save_state()  # trainer_state.json in output_dir: every epoch's log, which rotated checkpoints lose
     report = dataclasses.replace(
         report,
         model=model_summary(genrec, loss_choice),
