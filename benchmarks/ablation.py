@@ -22,49 +22,30 @@ import quality  # noqa: E402
 RESULTS = quality.RESULTS / "ablation"
 # Levers relative to today's defaults. The first rounds ran at commit 815f52d, whose levers (cosine scores, absolute
 # positions, no sqrt(d) scaling) lost and were removed; their results stay in benchmarks/results/ablation/.
+
+
+def dropout(rate: str) -> list[str]:
+    return ["--hidden_dropout_prob", rate, "--attention_dropout_prob", rate]
+
+
+GATE = ["--item_encoder", quality.MINILM, "--fusion", "gate"]
+WIDTH_128 = ["--hidden_size", "128"]
 LEVERS = {
     "default": [],
     "bucketed_batches": ["--train_sampling_strategy", "group_by_length"],
-    "dropout_0.3": ["--hidden_dropout_prob", "0.3", "--attention_dropout_prob", "0.3"],
-    "dropout_0.5": ["--hidden_dropout_prob", "0.5", "--attention_dropout_prob", "0.5"],
+    "dropout_0.3": dropout("0.3"),
+    "dropout_0.5": dropout("0.5"),
     "lr5e-4_batch256": ["--learning_rate", "5e-4", "--per_device_train_batch_size", "256"],
     "batch_64": ["--per_device_train_batch_size", "64"],
     "batch_32": ["--per_device_train_batch_size", "32"],
-    "batch_32_dropout_0.3": [
-        "--per_device_train_batch_size",
-        "32",
-        "--hidden_dropout_prob",
-        "0.3",
-        "--attention_dropout_prob",
-        "0.3",
-    ],
-    "batch_32_dropout_0.5": [
-        "--per_device_train_batch_size",
-        "32",
-        "--hidden_dropout_prob",
-        "0.5",
-        "--attention_dropout_prob",
-        "0.5",
-    ],
+    "batch_32_dropout_0.3": ["--per_device_train_batch_size", "32", *dropout("0.3")],
+    "batch_32_dropout_0.5": ["--per_device_train_batch_size", "32", *dropout("0.5")],
     "ffn_1x": ["--intermediate_size", "64"],
-    "width_128_dropout_0.3": [
-        "--hidden_size",
-        "128",
-        "--hidden_dropout_prob",
-        "0.3",
-        "--attention_dropout_prob",
-        "0.3",
-    ],
-    "width_128_dropout_0.5": [
-        "--hidden_size",
-        "128",
-        "--hidden_dropout_prob",
-        "0.5",
-        "--attention_dropout_prob",
-        "0.5",
-    ],
+    "width_128_dropout_0.3": [*WIDTH_128, *dropout("0.3")],
+    "width_128_dropout_0.5": [*WIDTH_128, *dropout("0.5")],
     "content": ["--item_encoder", quality.MINILM, "--fusion", "content"],
-    "gate": ["--item_encoder", quality.MINILM, "--fusion", "gate"],
+    "gate": GATE,
+    "gate_width_128_dropout_0.3": [*GATE, *WIDTH_128, *dropout("0.3")],
 }
 
 
