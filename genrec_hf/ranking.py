@@ -147,7 +147,10 @@ def rank_of_targets(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.
 
 
 def shared_score_ranks(
-    scores: torch.Tensor, targets: torch.Tensor, item_ids: torch.Tensor | None = None
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    item_ids: torch.Tensor | None = None,
+    sorted_scores: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[`rank_of_targets`] when every example is scored by the same vector `scores` `(num_items,)` (e.g. training
     popularity), without a `(batch, num_items)` matrix: the target's place among the sorted scores, less the items of
@@ -158,8 +161,11 @@ def shared_score_ranks(
         targets (`torch.Tensor` of shape `(batch,)`): Column of each example's target.
         item_ids (`torch.Tensor` of shape `(batch, length)`, *optional*):
             Padded histories whose items are removed from the ranking (the target never is); `None` removes none.
+        sorted_scores (`torch.Tensor` of shape `(num_items,)`, *optional*):
+            `scores` sorted ascending, for callers that rank many batches against the same scores (the sort is most
+            of the cost: ~20 ms at 225k items); sorted here when not given.
     """
-    ordered = scores.sort().values
+    ordered = scores.sort().values if sorted_scores is None else sorted_scores
     target_scores = scores[targets]
     at_most = torch.searchsorted(ordered, target_scores, right=True)
     higher = len(ordered) - at_most

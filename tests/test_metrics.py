@@ -12,7 +12,6 @@ from genrec_hf.evaluation.metrics import (
     bootstrap_cis,
     metrics_with_ci,
     per_user_metrics,
-    popularity_ranks,
     ranking_metrics,
     split_by_mask,
 )
@@ -159,15 +158,17 @@ def test_shared_score_ranks_equal_the_score_matrix_ranks(with_histories):
     assert (expected % 1 != 0).any()  # the data really has ties with the target
     fast = shared_score_ranks(scores, targets, item_ids if with_histories else None)
     assert torch.equal(fast, expected)
+    presorted = shared_score_ranks(scores, targets, item_ids if with_histories else None, scores.sort().values)
+    assert torch.equal(presorted, expected)  # callers ranking many batches sort once
 
 
 def test_popularity_baseline_on_a_toy_catalog():
     counts = torch.tensor([100.0, 5.0, 2.0, 9.0, 2.0])  # index 0 is padding: its count is ignored
     assert popularity_scores(counts).tolist() == [-INF, 5.0, 2.0, 9.0, 2.0]
     targets = torch.tensor([1, 2, 2])
-    exclude = torch.tensor([[False] * 5, [False] * 5, [False, False, False, True, False]])
+    histories = torch.tensor([[PAD_ROW], [PAD_ROW], [3]])
     # item 1: only item 3 above -> 2; item 2: items 1, 3 above, tied with 4 -> 3.5; item 3 excluded -> 2.5
-    assert popularity_ranks(counts, targets, exclude).tolist() == [2.0, 3.5, 2.5]
+    assert shared_score_ranks(popularity_scores(counts), targets, histories).tolist() == [2.0, 3.5, 2.5]
     assert counts[0].item() == 100.0
 
 

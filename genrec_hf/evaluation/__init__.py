@@ -5,7 +5,7 @@ The offline `evaluate` module lives in `ranking/`: `evaluate.load(".../genrec_hf
 """
 
 from .evaluator import RankingEvaluator, collate_examples, example_batches, popularity_baseline_ranks
-from .metrics import bootstrap_ci, metrics_with_ci, per_user_metrics, popularity_ranks, ranking_metrics, split_by_mask
+from .metrics import bootstrap_ci, metrics_with_ci, per_user_metrics, ranking_metrics, split_by_mask
 from .report import (
     METRICS_FILE,
     BaselineMetrics,
@@ -37,7 +37,6 @@ __all__ = [
     "metrics_with_ci",
     "per_user_metrics",
     "popularity_baseline_ranks",
-    "popularity_ranks",
     "ranking_metrics",
     "split_by_mask",
 ]

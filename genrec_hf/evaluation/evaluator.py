@@ -58,8 +58,9 @@ def popularity_baseline_ranks(
     `item_counts` holds the training interactions of catalog items `1..num_items` (no padding entry).
     """
     scores = popularity_scores(torch.cat([torch.zeros(1), item_counts.float()]))
+    ordered = scores.sort().values
     ranks = [
-        shared_score_ranks(scores, batch["labels"], batch["item_ids"] if exclude_history else None)
+        shared_score_ranks(scores, batch["labels"], batch["item_ids"] if exclude_history else None, ordered)
         for batch in example_batches(examples, batch_size)
     ]
     return torch.cat(ranks) if ranks else torch.zeros(0)
@@ -149,6 +150,9 @@ class RankingEvaluator:
         """
         gather = gather or (lambda values: values)
         dense = isinstance(model, GenRecModel)
+        if dense:  # what every empty history scores, sorted and normalised once for all batches
+            popular = popularity_scores(model.item_popularity)
+            popular_sorted, popular_logsumexp = popular.sort().values, torch.logsumexp(popular[1:], dim=0)
         ranks, losses = [], []
         with batch_scorer(model) as score:
             for batch in batches:
@@ -165,10 +169,9 @@ class RankingEvaluator:
                     if dense:
                         target_scores = scores.gather(1, targets[scored, None]).squeeze(1)
                         batch_losses[scored] = torch.logsumexp(scores[:, 1:], dim=1) - target_scores
-                if not scored.all():
-                    popular = popularity_scores(model.item_popularity)
-                    batch_ranks[~scored] = shared_score_ranks(popular, targets[~scored])  # nothing to exclude
-                    batch_losses[~scored] = torch.logsumexp(popular[1:], dim=0) - popular[targets[~scored]]
+                if not scored.all():  # nothing to exclude: the history is empty
+                    batch_ranks[~scored] = shared_score_ranks(popular, targets[~scored], sorted_scores=popular_sorted)
+                    batch_losses[~scored] = popular_logsumexp - popular[targets[~scored]]
                 ranks.append(gather(batch_ranks).cpu())
                 if dense:
                     losses.append(gather(batch_losses).cpu())

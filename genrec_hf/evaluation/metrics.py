@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 import torch
 
-from ..ranking import popularity_scores, rank_of_targets
-
 
 def per_user_metrics(ranks: torch.Tensor, ks: Sequence[int] = (5, 10, 20)) -> dict[str, torch.Tensor]:
     """Per-example `hr@K`, `ndcg@K` (`1 / log2(rank + 1)` when `rank <= K`, else 0) and `mrr` (`1 / rank`)."""
@@ -89,18 +87,3 @@ def split_by_mask(ranks: torch.Tensor, is_warm: torch.Tensor) -> dict[str, torch
     """
     is_warm = is_warm.bool()
     return {"warm": ranks[is_warm], "cold": ranks[~is_warm]}
-
-
-def popularity_ranks(
-    train_item_counts: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Ranks of `targets` under the popularity baseline, from the same [`rank_of_targets`] as the model.
-
-    Args:
-        train_item_counts (`torch.Tensor` of shape `(num_items + 1,)`):
-            Training interactions per item id; index 0 is padding and never ranked.
-        targets (`torch.Tensor` of shape `(batch,)`): Target item ids.
-        exclude (`torch.Tensor` of shape `(batch, num_items + 1)`, *optional*): As in [`rank_of_targets`].
-    """
-    scores = popularity_scores(train_item_counts).to(targets.device)
-    return rank_of_targets(scores.expand(len(targets), -1), targets, exclude)
