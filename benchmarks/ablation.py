@@ -46,6 +46,8 @@ LEVERS = {
     "content": ["--item_encoder", quality.MINILM, "--fusion", "content"],
     "gate": GATE,
     "gate_width_128_dropout_0.3": [*GATE, *WIDTH_128, *dropout("0.3")],
+    "cosine_lr": ["--lr_scheduler_type", "cosine"],
+    "lr_2e-3": ["--learning_rate", "2e-3"],
 }
 
 
