@@ -241,6 +241,7 @@ def test_two_process_training_run_completes_and_reports_full_valid_metrics(tiny_
     ))  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["global_step"] == 4
+    assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 3.0  # the saved model is an average
     assert {"valid", "test", "test_warm", "test_cold", "popularity"} <= set(metrics)
     assert (out / "training_curves.png").exists() and (out / "model.safetensors").exists()
     # Rank 0 wrote metrics over the whole valid split: evaluating the saved model in one process agrees.
@@ -283,6 +284,7 @@ def test_fsdp_config_trains_and_evaluates_on_two_processes(tiny_data, tmp_path):
     assert launched.stdout.count("ranking evaluation of a model with 5 FSDP units") == 2 * 4
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["global_step"] == 4 and metrics["training"]["hyperparameters"]["num_processes"] == 2
+    assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 0.0  # off under FSDP
     assert {"valid", "test", "test_warm", "test_cold", "popularity"} <= set(metrics)
     # The best checkpoint, gathered whole into model.safetensors, evaluates in one process to the reported metrics.
     alone = evaluate_saved(str(out), str(tiny_data))["exclude_history=True"]["metrics"]

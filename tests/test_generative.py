@@ -182,6 +182,7 @@ def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained
     result, output = trained_generative
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["model"]["head"] == "generative"
+    assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 0.0  # not measured on this head
     assert 0 <= metrics["model"]["semantic_ids"]["collision_rate"] <= 1
     assert metrics["protocol"]["ranking"].startswith("beam search over catalog items (10 beams")
     assert metrics["test_warm"]["count"] + metrics["test_cold"]["count"] == 253

@@ -360,6 +360,11 @@ def test_resuming_from_a_truncated_checkpoint_names_the_file_and_true_skips_it(t
     truncate(tmp_path / "checkpoint-5" / "optimizer.pt")
     with pytest.raises(ValueError, match=r"optimizer.pt is damaged"):
         resolve_checkpoint(str(tmp_path / "checkpoint-5"), tmp_path)
+    save_file({"w": torch.zeros(100, 10)}, tmp_path / "checkpoint-10" / "model.safetensors")
+    save_file({"w": torch.zeros(100, 10)}, tmp_path / "checkpoint-10" / "training_weights.safetensors")
+    truncate(tmp_path / "checkpoint-10" / "training_weights.safetensors")  # a weight-averaged run's trained weights
+    with pytest.raises(ValueError, match=r"checkpoint-10: .*training_weights.safetensors is damaged"):
+        resolve_checkpoint(str(tmp_path / "checkpoint-10"), tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -66,6 +66,9 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
     assert saved == tmp_path / "python"
     assert (features.stat().st_ino, features.stat().st_mtime_ns) == (at_checkpoint.st_ino, at_checkpoint.st_mtime_ns)
     assert list(saved.glob("checkpoint-*")) and not list(saved.glob("checkpoint-*/item_features.safetensors"))
+    # The measured default: the dense model is a weight average, each checkpoint keeping its trained weights too.
+    assert written["training"]["hyperparameters"]["weight_averaging_epochs"] == 3.0
+    assert all((c / "training_weights.safetensors").is_file() for c in saved.glob("checkpoint-*"))
     assert json.loads((saved / "metrics.json").read_text()) == result.report.to_dict()
     assert (saved / "model.safetensors").is_file() and (saved / "processor_config.json").is_file()
     history = json.loads((saved / "trainer_state.json").read_text())["log_history"]

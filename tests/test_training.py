@@ -14,6 +14,7 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors import safe_open
+from safetensors.torch import load_file
 from transformers import AutoModel, TrainerCallback, TrainingArguments
 
 import genrec_hf  # noqa: F401  (registers the genrec Auto classes)
@@ -21,6 +22,8 @@ from genrec_hf import GenRecConfig, GenRecModel, GenRecProcessor
 from genrec_hf.evaluation import popularity_baseline_ranks, ranking_metrics
 from genrec_hf.sequences import eval_examples, item_counts, train_sequences
 from genrec_hf.training import GenRecTrainer, SequenceCollator
+from genrec_hf.training.trainer import DEFAULT_WEIGHT_AVERAGING_EPOCHS
+from genrec_hf.training.weight_averaging import TRAINING_WEIGHTS_NAME, WeightAverage, horizon_decay
 
 NUM_ITEMS = 30
 MAX_SEQ_LEN = 10
@@ -287,6 +290,104 @@ def test_checkpoints_refer_to_the_features_file_the_run_writes_once(tmp_path, pa
     with torch.no_grad():
         final = GenRecModel.from_pretrained(tmp_path / "final").eval()
         torch.testing.assert_close(final.score_histories(batch["item_ids"])[0], expected, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Weight averaging
+# ----------------------------------------------------------------------------------------------------------------
+def test_weight_average_follows_the_update_rule_and_swaps_in_and_out():
+    model = torch.nn.Linear(3, 2)
+    model.bias.requires_grad_(False)  # frozen parameters are not averaged
+    start = parameters(model)
+    average = WeightAverage(model, decay=0.75)
+    with torch.no_grad():
+        model.weight.add_(4.0)
+    average.update()
+    expected = start["weight"] + 0.25 * 4.0  # 0.75 * start + 0.25 * (start + 4)
+    assert set(average.average) == {"weight"}
+    trained = model.weight.detach().clone()
+    with average.swapped_in():
+        torch.testing.assert_close(model.weight.detach(), expected)
+        torch.testing.assert_close(average.trained_weights()["weight"], trained)
+    torch.testing.assert_close(model.weight.detach(), trained)
+    torch.testing.assert_close(average.trained_weights()["weight"], trained)
+    average.copy_to_model()
+    torch.testing.assert_close(model.weight.detach(), expected)
+    assert horizon_decay(40) == pytest.approx(0.975)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
+class RecordParameters(TrainerCallback):
+    """The trained parameters after every optimizer step."""
+
+    def __init__(self):
+        self.after_step = {}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.after_step[state.global_step] = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_the_trainer_evaluates_and_saves_the_average_and_keeps_the_trained_weights_beside_it(tmp_path, pattern_data):
+    processor, train, valid, counts = pattern_data
+    model = make_model(counts, seed=2, **NO_DROPOUT)
+    initial, recorder = parameters(model), RecordParameters()
+    # 8 steps per epoch, averaged over 1.5 epochs: decay 1 - 1 / 12.
+    args = make_args(tmp_path / "run", num_train_epochs=2, save_strategy="epoch", eval_strategy="epoch")
+    trainer = make_trainer(model, args, train, valid, callbacks=[recorder], weight_averaging_epochs=1.5)
+    trainer.train()
+
+    decay = 1 - 1 / 12
+    expected = dict(initial)
+    for step in sorted(recorder.after_step):
+        expected = {n: decay * expected[n] + (1 - decay) * recorder.after_step[step][n] for n in expected}
+        if step == 8:
+            at_first_epoch = dict(expected)
+    checkpoint = tmp_path / "run" / "checkpoint-8"
+    saved = load_file(checkpoint / "model.safetensors")
+    for name, tensor in at_first_epoch.items():
+        torch.testing.assert_close(saved[name], tensor, rtol=0, atol=1e-6, msg=name)
+    trained = load_file(checkpoint / TRAINING_WEIGHTS_NAME)
+    assert_same_parameters(trained, recorder.after_step[8], atol=0)
+    assert max((trained[n] - at_first_epoch[n]).abs().max().item() for n in trained) > 1e-3  # two different files
+    # Without a best model to load, the model ends holding the last average; that is what was evaluated last.
+    assert_same_parameters(parameters(trainer.model), expected, atol=1e-6)
+    last_logged = [row for row in trainer.state.log_history if "eval_ndcg@10" in row][-1]
+    assert trainer.evaluate()["eval_ndcg@10"] == pytest.approx(last_logged["eval_ndcg@10"], abs=1e-9)
+    assert trainer.weight_averaging_epochs == 1.5
+
+
+def test_a_resumed_weight_averaged_run_equals_the_uninterrupted_one(tmp_path, pattern_data):
+    processor, train, valid, counts = pattern_data
+    overrides = dict(max_steps=12, save_strategy="steps", save_steps=5)
+
+    def run(output_dir, callbacks=(), resume=None, epochs=1.0):
+        model = make_model(counts, seed=1, hidden_dropout_prob=0.2, attention_dropout_prob=0.2, id_dropout=0.2)
+        args = make_args(output_dir, **overrides)
+        trainer = make_trainer(model, args, train, valid, callbacks=list(callbacks), weight_averaging_epochs=epochs)
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    full = run(tmp_path / "full")
+    run(tmp_path / "killed", callbacks=[KillAt(7)])
+    resumed = run(tmp_path / "killed", resume=str(tmp_path / "killed" / "checkpoint-5"))
+    assert_same_parameters(parameters(resumed.model), parameters(full.model), atol=1e-6)
+    for name, tensor in full.weight_average.trained_weights().items():
+        torch.testing.assert_close(resumed.weight_average.trained_weights()[name], tensor, rtol=0, atol=1e-6)
+
+    (tmp_path / "killed" / "checkpoint-5" / TRAINING_WEIGHTS_NAME).unlink()
+    with pytest.raises(ValueError, match=rf"checkpoint-5: it has no {TRAINING_WEIGHTS_NAME}"):
+        run(tmp_path / "killed", resume=str(tmp_path / "killed" / "checkpoint-5"))
+
+
+def test_weight_averaging_defaults_to_the_dense_model_and_is_refused_below_zero(tmp_path, pattern_data):
+    _, _, _, counts = pattern_data
+    dense = make_trainer(make_model(counts), make_args(tmp_path), weight_averaging_epochs=None)
+    assert dense.weight_averaging_epochs == DEFAULT_WEIGHT_AVERAGING_EPOCHS and dense.weight_average is None  # yet
+    other = make_trainer(torch.nn.Linear(1, 1), make_args(tmp_path), weight_averaging_epochs=None)
+    assert other.weight_averaging_epochs == 0.0
+    with pytest.raises(ValueError, match="weight_averaging_epochs must be >= 0"):
+        make_trainer(make_model(counts), make_args(tmp_path), weight_averaging_epochs=-1)
 
 
 # ----------------------------------------------------------------------------------------------------------------

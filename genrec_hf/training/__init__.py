@@ -1,4 +1,5 @@
-"""Training: the arguments of a run, the collator, `GenRecTrainer`, its callbacks and `train(...)`.
+"""Training: the arguments of a run, the collator, `GenRecTrainer` with its weight averaging, its callbacks and
+`train(...)`.
 
 Training reads data, the model and evaluation; it knows nothing of inference or the Hub.
 """

@@ -9,6 +9,8 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .weight_averaging import TRAINING_WEIGHTS_NAME
+
 logger = logging.getLogger("genrec_hf.train")
 
 TORCH_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rng_state*.pth")
@@ -17,8 +19,9 @@ TORCH_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin",
 def checkpoint_problem(folder: Path) -> str | None:
     """Why the Trainer checkpoint `folder` cannot be resumed from (a file missing, cut short or damaged), or `None`.
 
-    Reads headers only: the trainer state as JSON, the safetensors headers (which must cover the whole file) and the
-    zip directory of every `torch.save` file (written at the end of the file, so a cut file has none).
+    Reads headers only: the trainer state as JSON, the safetensors headers (which must cover the whole file: the
+    weights, and the trained weights of a weight-averaged run) and the zip directory of every `torch.save` file
+    (written at the end of the file, so a cut file has none).
     """
     state = folder / "trainer_state.json"
     try:
@@ -28,7 +31,7 @@ def checkpoint_problem(folder: Path) -> str | None:
     weights = sorted(folder.glob("model*.safetensors"))
     if not weights:
         return f"{folder} holds no model*.safetensors"
-    for path in weights:
+    for path in [*weights, *folder.glob(TRAINING_WEIGHTS_NAME)]:
         try:
             with safe_open(path, "pt"):
                 pass

@@ -242,6 +242,7 @@ def train(
         exclude_history=eval_args.exclude_history,
         bootstrap_samples=eval_args.bootstrap_samples,
         hub_token=hub_token,
+        weight_averaging_epochs=eval_args.weight_averaging_epochs,
     )
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     report = trainer.evaluation_report(valid, test, counts)
@@ -259,14 +260,14 @@ def train(
             train_runtime_s=train_output.metrics.get("train_runtime"),
             seed=training_args.seed,
             best_checkpoint=trainer.state.best_model_checkpoint,
-            hyperparameters=training_hyperparameters(training_args),
+            hyperparameters=training_hyperparameters(training_args, trainer.weight_averaging_epochs),
             framework_versions=framework_versions(),
         ),
     )
     return TrainingResult(trainer.model, processor, report, trainer)
 
 
-def training_hyperparameters(args: TrainingArguments) -> dict[str, Any]:
+def training_hyperparameters(args: TrainingArguments, weight_averaging_epochs: float = 0.0) -> dict[str, Any]:
     """The optimisation settings of a run, as the model card lists them (the model's own sizes are in its config,
     the seed in the `TrainingSummary`)."""
     return {
@@ -284,6 +285,7 @@ def training_hyperparameters(args: TrainingArguments) -> dict[str, Any]:
         "max_steps": args.max_steps,
         "max_grad_norm": args.max_grad_norm,
         "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
+        "weight_averaging_epochs": weight_averaging_epochs,
     }
 
 

@@ -1,8 +1,9 @@
 """GenRecTrainer: the stock Trainer with InfoNCE from the model and full-catalog ranking evaluation."""
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -12,11 +13,17 @@ from torch.distributed.fsdp import FSDPModule
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput, HubStrategy, has_length
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, HubStrategy, has_length
 
 from ..evaluation import EvaluationReport, RankingEvaluator
 from ..evaluation.evaluator import beams_of
 from ..modeling_genrec import GenRecModel
+from .weight_averaging import WeightAverage, WeightAveragingCallback
+
+logger = logging.getLogger("genrec_hf.train")
+
+# Epochs of weight averaging of a dense model unless told (benchmarks/README.md, fourth ablation round).
+DEFAULT_WEIGHT_AVERAGING_EPOCHS = 3.0
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -91,6 +98,12 @@ class GenRecTrainer(Trainer):
         hub_token (`str`, *optional*):
             Token of the pushes, kept out of `args` (which the Trainer pickles into every checkpoint); defaults to
             `args.hub_token`, then huggingface_hub's `HF_TOKEN` or saved login.
+        weight_averaging_epochs (`float`, *optional*, defaults to 0):
+            Evaluate, select and save an exponential moving average of the weights spanning about this many epochs
+            ([`WeightAveragingCallback`]); 0 trains without one. `None` picks 3 for a [`GenRecModel`] (the measured
+            default of `scripts/train.py`) and 0 for the generative head (not measured) or under FSDP (whose sharded
+            parameters the average does not follow; asking for one there is an error). Each checkpoint keeps the
+            trained weights beside the average (`training_weights.safetensors`), so a resumed run goes on exactly.
     """
 
     def __init__(
@@ -100,6 +113,7 @@ class GenRecTrainer(Trainer):
         metric_ks: Sequence[int] = (5, 10, 20),
         bootstrap_samples: int = 1000,
         hub_token: str | None = None,
+        weight_averaging_epochs: float | None = 0.0,
         **kwargs,
     ):
         self._hub_token = hub_token  # before super().__init__, which creates the repo when args.push_to_hub
@@ -109,9 +123,45 @@ class GenRecTrainer(Trainer):
                 "GenRecTrainer runs under FSDP2 only (fsdp_version: 2, as in configs/accelerate/fsdp.yaml): its "
                 "evaluation gathers the sharded parameters with FSDP2's unshard"
             )
+        self.weight_averaging_epochs = self._resolve_weight_averaging(weight_averaging_epochs)
+        self._weight_averaging = None
+        if self.weight_averaging_epochs:
+            self._weight_averaging = WeightAveragingCallback(self.weight_averaging_epochs)
+            self.add_callback(self._weight_averaging)
         self.evaluator = RankingEvaluator(
             exclude_history=exclude_history, ks=metric_ks, bootstrap_samples=bootstrap_samples, seed=self.args.seed
         )
+
+    def _resolve_weight_averaging(self, epochs: float | None) -> float:
+        if epochs is not None:
+            if epochs < 0:
+                raise ValueError(f"weight_averaging_epochs must be >= 0, got {epochs}")
+            if epochs and self.is_fsdp_enabled:
+                raise ValueError(
+                    "weight averaging does not run under FSDP (the average would follow one shard of each "
+                    "parameter); set weight_averaging_epochs to 0"
+                )
+            return float(epochs)
+        if self.is_fsdp_enabled:
+            logger.info("weight averaging off under FSDP")
+            return 0.0
+        return DEFAULT_WEIGHT_AVERAGING_EPOCHS if isinstance(self.model, GenRecModel) else 0.0
+
+    @property
+    def weight_average(self) -> WeightAverage | None:
+        """The running average of the weights (from the start of training on), or `None` without averaging."""
+        return self._weight_averaging.average if self._weight_averaging else None
+
+    def _maybe_log_save_evaluate(self, *args, **kwargs) -> None:
+        """Evaluates and saves the weight average, when there is one, then trains on with the trained weights."""
+        averaging = self.weight_average is not None and (self.control.should_evaluate or self.control.should_save)
+        with self.weight_average.swapped_in() if averaging else nullcontext():
+            super()._maybe_log_save_evaluate(*args, **kwargs)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self._weight_averaging:
+            self._weight_averaging.resume(self.model, resume_from_checkpoint)
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None):
         sampler = super()._get_train_sampler(train_dataset)
@@ -181,6 +231,9 @@ class GenRecTrainer(Trainer):
         )
 
     def _save_checkpoint(self, model, trial) -> None:
+        if self._weight_averaging and self.args.should_save:  # before the Trainer's files, which mark it complete
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            self._weight_averaging.save_trained_weights(folder)
         genrec = self.accelerator.unwrap_model(self.model)
         if not isinstance(genrec, GenRecModel):  # the generative head keeps no content features
             return super()._save_checkpoint(model, trial)
