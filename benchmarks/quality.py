@@ -305,11 +305,27 @@ VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-ba
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 
+def trained_before_weight_averaging(result: dict) -> bool:
+    """A dense run of the former recipe: trained before weight averaging became the default (its metrics record no
+    `weight_averaging_epochs`), or with it turned off."""
+    if result["variant"] == "generative":  # the generative head trains without it
+        return False
+    hyperparameters = result["train_main_metrics"]["training"].get("hyperparameters") or {}
+    return not hyperparameters.get("weight_averaging_epochs")
+
+
+def group_key(result: dict) -> str:
+    """Runs averaged together in a summary row: the same variant, refit or not, and the same recipe."""
+    refit = "-refit" if result.get("refit_on_valid") else ""
+    return result["variant"] + refit + ("-former" if trained_before_weight_averaging(result) else "")
+
+
 def display_name(result: dict) -> str:
     refit = (
         f", refit on train + valid ({result['training']['epochs']:.0f} epochs)" if result.get("refit_on_valid") else ""
     )
-    return VARIANT_NAMES[result["variant"]] + refit
+    former = ", former recipe (no weight averaging)" if trained_before_weight_averaging(result) else ""
+    return VARIANT_NAMES[result["variant"]] + refit + former
 
 
 def rows(result: dict) -> list[str]:
@@ -365,13 +381,15 @@ def summary(results: list[dict]) -> str:
     """One row per variant and protocol over all seeds, the popularity baseline first; commands listed below."""
     by_variant: dict[str, list[dict]] = {}
     for result in sorted(results, key=lambda r: r["seed"]):
-        by_variant.setdefault(result["variant"] + ("-refit" if result.get("refit_on_valid") else ""), []).append(result)
+        by_variant.setdefault(group_key(result), []).append(result)
     lines = ["| dataset | variant | protocol | HR@10 | NDCG@10 | MRR | seeds | training time (mean) |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     commands = []
-    groups = [("popularity", by_variant["id"], "popularity")] if "id" in by_variant else []
+    id_runs = by_variant.get("id") or by_variant.get("id-former")
+    groups = [("popularity", id_runs, "popularity")] if id_runs else []
     groups += [(display_name(by_variant[v][0]), by_variant[v], "test")
-               for v in (k + refit for k in VARIANT_NAMES for refit in ("", "-refit")) if v in by_variant]  # fmt: skip
+               for v in (k + refit + former for k in VARIANT_NAMES for refit in ("", "-refit")
+                         for former in ("", "-former")) if v in by_variant]  # fmt: skip
     for name, group, part in groups:
         seeds = ", ".join(str(r["seed"]) for r in group)
         minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60
