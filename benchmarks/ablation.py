@@ -4,7 +4,8 @@
     python benchmarks/ablation.py table                       # reprint every finished ablation
 
 Every run is `benchmarks/quality.py`'s ID-only run of that dataset (same data, hyper-parameters and selection on
-valid NDCG@10 with the history excluded) plus the lever's arguments and `--num_train_epochs`. Results go to
+valid NDCG@10 with the history excluded) plus the lever's arguments and `--num_train_epochs`; levers named
+`generative*` start from its generative run instead (semantic IDs + GPT-2 decoder, its own schedule). Results go to
 `benchmarks/results/ablation/<dataset>/<lever>-e<epochs>-seed<k>.json`: the valid curve, the best valid metrics,
 the test metrics of the selected model (history excluded) and the seconds per epoch.
 """
@@ -52,6 +53,12 @@ LEVERS = {
     "weight_decay_0.1": ["--weight_decay", "0.1"],
     "layers_3": ["--num_hidden_layers", "3"],
     "heads_2": ["--num_attention_heads", "2"],
+    # the generative head (quality.py's `generative` variant and schedule)
+    "generative": [],
+    "generative_batch_64": ["--per_device_train_batch_size", "64"],
+    "generative_codebook_64": ["--codebook_size", "64"],
+    "generative_layers_2": ["--n_layer", "2"],
+    "generative_weight_averaging": ["--weight_averaging_epochs", "3"],
 }
 
 
@@ -65,7 +72,8 @@ def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespa
     data_dir = quality.prepare(dataset, args.cache_dir, args.data_root)
     run_dir = args.runs_dir / "ablation" / dataset / path.stem
     extra = [*LEVERS[lever], "--num_train_epochs", str(epochs), "--bootstrap_samples", "200"]
-    argv = quality.train_argv(dataset, quality.ID_ONLY, data_dir, run_dir, seed, "exclude", args.cache_dir, extra)
+    base = quality.VARIANTS["generative"] if lever.startswith("generative") else quality.ID_ONLY
+    argv = quality.train_argv(dataset, base, data_dir, run_dir, seed, "exclude", args.cache_dir, extra)
     report = EvaluationReport.from_dict(train_main(argv))
     state = json.loads((run_dir / "trainer_state.json").read_text())  # the whole run (checkpoints keep the best)
     curve = [round(e["eval_ndcg@10"], 5) for e in state["log_history"] if "eval_ndcg@10" in e]
@@ -78,6 +86,21 @@ def run(dataset: str, lever: str, epochs: int, seed: int, args: argparse.Namespa
         "command": "python scripts/train.py " + " ".join(argv),
     }  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def rescore_with_beams(dataset: str, lever: str, epochs: int, seed: int, beams: int, args: argparse.Namespace) -> dict:
+    """A finished generative run's selected model ranked again with `beams` beams (training unchanged)."""
+    name = f"{lever}-e{epochs}-seed{seed}"
+    path = RESULTS / dataset / f"{name}-beams{beams}.json"
+    if path.is_file() and not args.force:
+        return json.loads(path.read_text())
+    trained = json.loads((RESULTS / dataset / f"{name}.json").read_text())
+    data_dir = quality.prepare(dataset, args.cache_dir, args.data_root)
+    report = quality.rescore(args.runs_dir / "ablation" / dataset / name, data_dir, seed, num_beams=beams)[True]
+    result = {**trained, "lever": f"{lever}, {beams} beams", "num_beams": beams, "valid": report.valid,
+              "test": {k: v.value for k, v in report.test.items()}}  # fmt: skip
     path.write_text(json.dumps(result, indent=2))
     return result
 
@@ -102,6 +125,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--beams", type=int, help="generative levers: rank the finished runs again with this many beams")
     parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
     parser.add_argument("--runs_dir", type=Path, default=Path("/tmp/genrec_bench/runs"))
     parser.add_argument("--data_root", type=Path, default=quality.DATA_ROOT)
@@ -111,7 +135,10 @@ def main() -> None:
         return
     for lever in args.levers:
         for seed in args.seeds:
-            result = run(args.dataset, lever, args.epochs, seed, args)
+            if args.beams:
+                result = rescore_with_beams(args.dataset, lever, args.epochs, seed, args.beams, args)
+            else:
+                result = run(args.dataset, lever, args.epochs, seed, args)
             print(json.dumps({k: result[k] for k in ("lever", "seed", "best_epoch", "valid", "seconds_per_epoch")}))
 
 

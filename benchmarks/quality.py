@@ -181,10 +181,11 @@ def train_argv(dataset: str, variant_args: list[str], data_dir: Path, run_dir: P
     return [*argv, "--exclude_history", "true" if protocol == "exclude" else "false", *extra]
 
 
-def rescore(model_dir: Path, data_dir: Path, seed: int) -> dict[bool, EvaluationReport]:
+def rescore(model_dir: Path, data_dir: Path, seed: int, num_beams: int | None = None) -> dict[bool, EvaluationReport]:
     """Valid / test metrics (test with CIs) and the popularity baseline of the model saved in `model_dir` under both
     ranking protocols (`exclude_history` False and True), by the evaluator that scores every training run. Each
-    split is scored once and ranked both ways (a generative model's beam search is its cost)."""
+    split is scored once and ranked both ways (a generative model's beam search is its cost); `num_beams` replaces
+    a generative model's own."""
     import torch
     from transformers import AutoModel
 
@@ -198,6 +199,8 @@ def rescore(model_dir: Path, data_dir: Path, seed: int) -> dict[bool, Evaluation
     data = load_prepared(data_dir)
     processor = GenRecProcessor.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir).eval()  # either head
+    if num_beams:
+        model.config.num_beams = num_beams
     train = train_sequences(data.splits["train"], processor)
     valid, test = (eval_examples(data.splits[name], processor) for name in ("valid", "test"))
     counts = item_counts(train, processor.num_items)

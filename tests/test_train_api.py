@@ -75,6 +75,25 @@ def test_train_from_python_reports_the_same_numbers_as_the_script(tiny_data, tmp
     assert [entry["epoch"] for entry in history if "eval_ndcg@10" in entry] == [1.0, 2.0]  # every epoch, not the best
 
 
+def test_early_stopping_ends_the_run_after_patience_evaluations_without_improvement(tiny_data, tmp_path):  # noqa: F811
+    # learning rate 0: every evaluation repeats the first one's NDCG@10, so none improves on it
+    result = train(
+        tiny_data,
+        tmp_path,
+        model=ModelArguments(item_encoder="none", fusion="id", hidden_size=16, max_seq_len=10),
+        evaluation=EvaluationArguments(bootstrap_samples=20, early_stopping_patience=2),
+        training_args={
+            "num_train_epochs": 6, "learning_rate": 0.0, "per_device_train_batch_size": 32, "use_cpu": True,
+            "dataloader_pin_memory": False, "disable_tqdm": True, "report_to": "none",
+        },
+    )  # fmt: skip
+
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    assert [entry["epoch"] for entry in history if "eval_ndcg@10" in entry] == [1.0, 2.0, 3.0]
+    assert result.report.training.hyperparameters["early_stopping_patience"] == 2
+    assert Path(result.report.training.best_checkpoint).name == f"checkpoint-{result.report.training.global_step // 3}"
+
+
 def test_item_text_max_length_reaches_the_saved_processor(tiny_data, tiny_bert_path, tmp_path):  # noqa: F811
     argv = [
         "--data_dir", str(tiny_data), "--output_dir", str(tmp_path), "--item_encoder", str(tiny_bert_path),

@@ -187,6 +187,13 @@ class EvaluationArguments:
             "e.g. for the generative head, whose beam search is slow; the final report uses every example."
         },
     )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop once valid NDCG@10 has not improved for this many evaluations in a row (transformers' "
+            "EarlyStoppingCallback; the best checkpoint is the model kept). Default: train every epoch."
+        },
+    )
     weight_averaging_epochs: float | None = field(
         default=None,
         metadata={

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from .._atomic import STAGING_DIR, commit_staged, staging_folder
 from ..configuration_genrec import GenRecConfig, choose_loss_negatives
@@ -231,6 +231,9 @@ def train(
         genrec.set_item_features(**features.as_dict())
         genrec.set_item_popularity(counts)
 
+    callbacks = [TrainingCurvesCallback()]
+    if eval_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=eval_args.early_stopping_patience))
     trainer = GenRecTrainer(
         model=genrec,
         args=training_args,
@@ -238,7 +241,7 @@ def train(
         eval_dataset=validation_subset(valid, eval_args.max_eval_samples, training_args.seed),
         data_collator=collator,
         processing_class=processor,
-        callbacks=[TrainingCurvesCallback()],
+        callbacks=callbacks,
         exclude_history=eval_args.exclude_history,
         bootstrap_samples=eval_args.bootstrap_samples,
         hub_token=hub_token,
@@ -260,14 +263,18 @@ def train(
             train_runtime_s=train_output.metrics.get("train_runtime"),
             seed=training_args.seed,
             best_checkpoint=trainer.state.best_model_checkpoint,
-            hyperparameters=training_hyperparameters(training_args, trainer.weight_averaging_epochs),
+            hyperparameters=training_hyperparameters(
+                training_args, trainer.weight_averaging_epochs, eval_args.early_stopping_patience
+            ),
             framework_versions=framework_versions(),
         ),
     )
     return TrainingResult(trainer.model, processor, report, trainer)
 
 
-def training_hyperparameters(args: TrainingArguments, weight_averaging_epochs: float = 0.0) -> dict[str, Any]:
+def training_hyperparameters(
+    args: TrainingArguments, weight_averaging_epochs: float = 0.0, early_stopping_patience: int | None = None
+) -> dict[str, Any]:
     """The optimisation settings of a run, as the model card lists them (the model's own sizes are in its config,
     the seed in the `TrainingSummary`)."""
     return {
@@ -286,6 +293,7 @@ def training_hyperparameters(args: TrainingArguments, weight_averaging_epochs: f
         "max_grad_norm": args.max_grad_norm,
         "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
         "weight_averaging_epochs": weight_averaging_epochs,
+        "early_stopping_patience": early_stopping_patience,
     }
 
 
