@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("--beams", type=int, help="generative levers: rank the finished runs again with this many beams")
+    parser.add_argument("--beams", type=int, help="generative levers: rank finished runs again with this many beams")
     parser.add_argument("--cache_dir", type=Path, default=Path("/tmp/genrec_bench/cache"))
     parser.add_argument("--runs_dir", type=Path, default=Path("/tmp/genrec_bench/runs"))
     parser.add_argument("--data_root", type=Path, default=quality.DATA_ROOT)
