@@ -110,6 +110,13 @@ def table() -> str:
     lines = ["| " + " | ".join([*columns, "test HR@10", "s/epoch"]) + " |", "|---" * (len(columns) + 2) + "|"]
     for path in sorted(RESULTS.glob("*/*.json")):
         r = json.loads(path.read_text())
+        if "stopped" in r:  # a run stopped by hand: its valid curve only
+            curve = r["valid_ndcg@10_per_epoch"]
+            lines.append(
+                f"| {r['dataset']} | {r['lever']} (stopped after {len(curve)}) | {r['epochs']} "
+                f"({curve.index(max(curve)) + 1}) | {r['seed']} | {max(curve):.4f} (1,000 users) | - | - | - | - |"
+            )
+            continue
         lines.append(
             f"| {r['dataset']} | {r['lever']} | {r['epochs']} ({r['best_epoch']}) | {r['seed']} "
             f"| {r['valid']['ndcg@10']:.4f} | {r['valid']['hr@10']:.4f} | {r['test']['ndcg@10']:.4f} "
