@@ -55,7 +55,7 @@ LEVERS = {
     "heads_2": ["--num_attention_heads", "2"],
     # the generative head (quality.py's `generative` variant and schedule)
     "generative": [],
-    "generative_batch_64": ["--per_device_train_batch_size", "64"],
+    "generative_batch_256": ["--per_device_train_batch_size", "256"],
     "generative_codebook_64": ["--codebook_size", "64"],
     "generative_layers_2": ["--n_layer", "2"],
     "generative_weight_averaging": ["--weight_averaging_epochs", "3"],
