@@ -51,9 +51,10 @@ def kmeans(vectors: torch.Tensor, num_clusters: int, iterations: int = 25, seed:
         counts = torch.bincount(assignment, minlength=num_clusters)
         updated = sums / counts.clamp(min=1)[:, None]
         empty = counts == 0
-        if empty.any():
-            farthest = distances.gather(1, assignment[:, None]).squeeze(1).topk(int(empty.sum())).indices
-            updated[empty] = vectors[farthest]
+        if empty.any():  # more empty clusters than points: the farthest points repeat (twins stay unused)
+            num_empty = int(empty.sum())
+            farthest = distances.gather(1, assignment[:, None]).squeeze(1).topk(min(num_empty, len(vectors))).indices
+            updated[empty] = vectors[farthest.repeat(-(-num_empty // len(farthest)))[:num_empty]]
         if torch.allclose(updated, centroids):
             break
         centroids = updated

@@ -36,8 +36,18 @@ def test_semantic_ids_are_unique_and_reproduce_the_residual_codes():
 
 def test_kmeans_with_fewer_points_than_clusters_keeps_every_point_its_own_cluster():
     points = torch.eye(3)
-    centroids = kmeans(points, 5)
-    assert torch.cdist(points, centroids).min(dim=1).values.max() < 1e-6
+    for num_clusters in (5, 10):  # 10: more clusters left empty than there are points
+        centroids = kmeans(points, num_clusters)
+        assert centroids.shape == (num_clusters, 3)
+        assert torch.cdist(points, centroids).min(dim=1).values.max() < 1e-6
+
+
+def test_semantic_ids_of_a_catalog_smaller_than_the_codebook():
+    # the first level gives every item its own code, so the deeper levels cluster all-zero residuals
+    vectors = F.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    semantic_ids = SemanticIDs.fit(vectors, num_levels=3, codebook_size=16)
+    assert len(set(map(tuple, semantic_ids.codes.tolist()))) == 6
+    assert semantic_ids.stats["collision_rate"] == 0.0
 
 
 def test_quantization_needs_content():
