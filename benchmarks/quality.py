@@ -85,9 +85,9 @@ def generative_hyper(epochs: int, batch_size: int, patience: int | None = None) 
     """The generative head's schedule (its model is `GenRecGenerativeConfig`'s default: 128 wide, 4 layers, 20 items):
     length-grouped batches (its cost is in padded tokens) and per-epoch selection on 1,000 valid users (its beam
     search costs ~10 ms per user on this machine); the final report ranks every valid and test user. Batches of 64
-    on Beauty and Scientific (4x the updates of 256 per epoch: Scientific valid NDCG@10 0.045 after 6 epochs against
-    0.031 after 8, benchmarks/README.md), with early stopping; 32 on the small 2023 sets (at 256 an All_Beauty epoch
-    is a single step)."""
+    with early stopping on Beauty and Scientific: 4x the updates of 256 per epoch, so far fewer epochs to the same
+    level (Scientific seed 0: valid NDCG@10 0.0703 at epoch 22 against 0.0716 at epoch 32 for batch 256,
+    benchmarks/README.md); 32 on the small 2023 sets (at 256 an All_Beauty epoch is a single step)."""
     args = ["--per_device_train_batch_size", str(batch_size), "--learning_rate", "2e-3", "--train_sampling_strategy",
             "group_by_length", "--max_eval_samples", "1000", "--per_device_eval_batch_size", "64",
             "--num_train_epochs", str(epochs)]  # fmt: skip

@@ -54,7 +54,7 @@ def kmeans(vectors: torch.Tensor, num_clusters: int, iterations: int = 25, seed:
         if empty.any():  # more empty clusters than points: the farthest points repeat (twins stay unused)
             num_empty = int(empty.sum())
             farthest = distances.gather(1, assignment[:, None]).squeeze(1).topk(min(num_empty, len(vectors))).indices
-            updated[empty] = vectors[farthest.repeat(-(-num_empty // len(farthest)))[:num_empty]]
+            updated[empty] = vectors[farthest[torch.arange(num_empty) % len(farthest)]]
         if torch.allclose(updated, centroids):
             break
         centroids = updated
