@@ -119,6 +119,39 @@ class GenRecExplanation(ModelOutput):
     content_share: torch.FloatTensor | None = None
 
 
+class FeatureWhitening(nn.Module):
+    """PCA whitening of content features, fitted on a catalog: centred, rotated onto their principal axes and scaled
+    to unit variance, so that the projection after it sees every direction of the encoder's space at the same scale
+    (sentence-encoder vectors crowd into a few directions). Identity until fitted.
+
+    It is folded into the projection's weight (`project`), so it costs a `d x D` product per step, not a `D x D` one
+    per item, and a checkpoint saved without it loads as the identity.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("transform", torch.eye(dim))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor, epsilon: float = 0.1) -> None:
+        """Fits on `features` (one row per item); `epsilon` times the mean variance is added to every variance, so
+        directions the catalog barely spans are not blown up."""
+        if len(features) < 2:
+            raise ValueError(f"whitening needs at least 2 feature rows, got {len(features)}")
+        mean = features.double().mean(dim=0)  # float64: the smallest variances are orders below the largest
+        centred = features.double() - mean
+        variances, axes = torch.linalg.eigh(centred.T @ centred / len(centred))
+        variances = variances.clamp(min=0)
+        self.mean.copy_(mean)
+        self.transform.copy_(axes * (variances + epsilon * variances.mean()).rsqrt())
+
+    def project(self, linear: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+        """`linear` applied to the whitened `features`."""
+        weight = linear.weight @ self.transform.T.to(linear.weight.dtype)
+        return F.linear(features, weight, linear.bias - weight @ self.mean.to(weight.dtype))
+
+
 class GenRecItemTower(nn.Module):
     """Embeds catalog items: projected content features and learned ID vectors, fused by `config.fusion`.
 
@@ -132,12 +165,13 @@ class GenRecItemTower(nn.Module):
         self.id_dropout = config.id_dropout
         hidden = config.hidden_size
         uses_content = config.fusion != "id"
-        self.text_proj = (
-            nn.Linear(config.text_feature_dim, hidden) if uses_content and config.text_feature_dim else None
-        )
-        self.image_proj = (
-            nn.Linear(config.image_feature_dim, hidden) if uses_content and config.image_feature_dim else None
-        )
+        self.text_proj = self.image_proj = self.text_whitening = self.image_whitening = None
+        if uses_content and config.text_feature_dim:
+            self.text_proj = nn.Linear(config.text_feature_dim, hidden)
+            self.text_whitening = FeatureWhitening(config.text_feature_dim)
+        if uses_content and config.image_feature_dim:
+            self.image_proj = nn.Linear(config.image_feature_dim, hidden)
+            self.image_whitening = FeatureWhitening(config.image_feature_dim)
         self.content_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps) if uses_content else None
         self.id_embeddings = (
             nn.Embedding(config.num_id_items + 1, hidden, padding_idx=0) if config.fusion != "content" else None
@@ -149,9 +183,10 @@ class GenRecItemTower(nn.Module):
     ) -> torch.Tensor:
         vectors = 0
         if self.text_proj is not None:
-            vectors = vectors + self.text_proj(text_features)
+            vectors = vectors + self.text_whitening.project(self.text_proj, text_features)
         if self.image_proj is not None:
-            vectors = vectors + self.image_proj(image_features) * image_mask.unsqueeze(-1).to(image_features.dtype)
+            images = self.image_whitening.project(self.image_proj, image_features)
+            vectors = vectors + images * image_mask.unsqueeze(-1).to(image_features.dtype)
         return self.content_norm(vectors)
 
     def components(
@@ -283,6 +318,9 @@ class GenRecPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, GenRecModel):
             init.normal_(module.position_embeddings, std=self.config.initializer_range)
+        elif isinstance(module, FeatureWhitening):
+            init.zeros_(module.mean)
+            init.eye_(module.transform)
 
 
 class GenRecModel(GenRecPreTrainedModel):
@@ -349,6 +387,16 @@ class GenRecModel(GenRecPreTrainedModel):
                     f"{name[5:]} must have shape {(buffer.shape[0] - 1, *buffer.shape[1:])}, got {tuple(values.shape)}"
                 )
             buffer[1:] = values.to(buffer.device, buffer.dtype)
+
+    def fit_content_whitening(self) -> None:
+        """Fits the item tower's whitening of text and image features on the catalog's features (images: items that
+        have one); training calls it once, before the first step. Whitened MiniLM features lift Scientific test
+        NDCG@10 of the gated model by ~4% (benchmarks/README.md)."""
+        tower = self.item_tower
+        if tower.text_whitening is not None:
+            tower.text_whitening.fit(self.item_text_features[1:])
+        if tower.image_whitening is not None and int(self.item_image_mask[1:].sum()) >= 2:
+            tower.image_whitening.fit(self.item_image_features[1:][self.item_image_mask[1:]])
 
     @torch.no_grad()
     def set_item_popularity(self, counts: torch.Tensor, mark_unseen_as_unknown: bool = True) -> None:

@@ -5,11 +5,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from fixtures.models import TINY, build_tiny_model
 from transformers import AutoConfig, AutoModel
 
 import genrec_hf  # noqa: F401  (registers the Auto classes)
 from genrec_hf import GenRecConfig, GenRecModel, losses_genrec
+from genrec_hf.modeling_genrec import FeatureWhitening
 from genrec_hf.losses_genrec import sampled_info_nce, sampling_log_q
 
 
@@ -45,6 +47,33 @@ class GenRecModelTester:
 
     def create_model(self, config: GenRecConfig, seed: int | None = None) -> GenRecModel:
         return build_tiny_model(config, self.seed if seed is None else seed)
+
+
+class TestFeatureWhitening:
+    def test_whitened_features_have_unit_covariance_and_the_projection_sees_them(self):
+        generator = torch.Generator().manual_seed(0)
+        mixing = torch.randn(6, 6, generator=generator) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.3, 0.2])
+        features = torch.randn(4000, 6, generator=generator) @ mixing + 3.0
+        whitening = FeatureWhitening(6)
+        whitening.fit(features, epsilon=0.0)
+        whitened = (features.double() - features.double().mean(dim=0)) @ whitening.transform.double()
+        torch.testing.assert_close(whitened.T @ whitened / len(whitened), torch.eye(6).double(), atol=1e-4, rtol=0)
+        linear = torch.nn.Linear(6, 3)
+        torch.testing.assert_close(whitening.project(linear, features), linear(whitened.float()), atol=1e-4, rtol=1e-4)
+
+    def test_epsilon_bounds_the_scaling_of_directions_the_catalog_does_not_span(self):
+        features = torch.zeros(10, 4)
+        features[:, 0] = torch.arange(10.0)  # one direction spanned, three not
+        whitening = FeatureWhitening(4)
+        whitening.fit(features, epsilon=0.1)
+        assert torch.isfinite(whitening.transform).all()
+        scales = whitening.transform.norm(dim=0).sort().values
+        mean_variance = features[:, 0].var(unbiased=False) / 4
+        torch.testing.assert_close(scales[-1], (0.1 * mean_variance).rsqrt())
+
+    def test_fewer_than_two_rows_is_an_error(self):
+        with pytest.raises(ValueError, match="at least 2"):
+            FeatureWhitening(3).fit(torch.ones(1, 3))
 
 
 def all_parameters_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -164,6 +193,26 @@ class TestGenRecModel:
         assert all_parameters_equal(model, loaded)  # catalog buffers included
         assert loaded.item_id_known.dtype == torch.bool and loaded.item_image_mask.dtype == torch.bool
         torch.testing.assert_close(loaded.eval()(**inputs).logits, model(**inputs).logits, rtol=0, atol=0)
+
+    def test_content_whitening_is_saved_with_the_model_and_absent_from_older_checkpoints(self, tmp_path):
+        config, inputs = self.tester.prepare_config_and_inputs_for_common()
+        model = self.tester.create_model(config).eval()
+        unwhitened = model(**inputs).logits
+        model.fit_content_whitening()
+        whitened = model(**inputs).logits
+        assert not torch.allclose(whitened, unwhitened)
+        model.save_pretrained(tmp_path)
+        loaded = GenRecModel.from_pretrained(tmp_path).eval()
+        assert all_parameters_equal(model, loaded)
+        torch.testing.assert_close(loaded(**inputs).logits, whitened)
+
+        # a checkpoint saved before whitening existed loads with the identity, i.e. the model it was
+        weights = load_file(tmp_path / "model.safetensors")
+        save_file({k: v for k, v in weights.items() if "whitening" not in k}, tmp_path / "model.safetensors")
+        older = GenRecModel.from_pretrained(tmp_path).eval()
+        assert torch.equal(older.item_tower.text_whitening.transform, torch.eye(config.text_feature_dim))
+        assert not older.item_tower.image_whitening.mean.any()
+        torch.testing.assert_close(older(**inputs).logits, unwhitened)
 
     @pytest.mark.parametrize("fusion", ["gate", "sum", "id", "content"])
     def test_every_trainable_parameter_gets_a_gradient(self, fusion):

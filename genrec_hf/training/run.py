@@ -229,6 +229,7 @@ def train(
         logger.info("training loss: %s", loss_choice)
         genrec, collator = GenRecModel(config), SequenceCollator()
         genrec.set_item_features(**features.as_dict())
+        genrec.fit_content_whitening()
         genrec.set_item_popularity(counts)
 
     callbacks = [TrainingCurvesCallback()]
