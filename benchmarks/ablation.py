@@ -50,6 +50,8 @@ LEVERS = {
     "cosine_lr": ["--lr_scheduler_type", "cosine"],
     "lr_2e-3": ["--learning_rate", "2e-3"],
     "gate_dropout_0.5": [*GATE, *dropout("0.5")],
+    "gate_id_dropout_0.3": [*GATE, "--id_dropout", "0.3"],
+    "gate_id_dropout_0.5": [*GATE, "--id_dropout", "0.5"],
     "weight_decay_0.1": ["--weight_decay", "0.1"],
     "layers_3": ["--num_hidden_layers", "3"],
     "heads_2": ["--num_attention_heads", "2"],
