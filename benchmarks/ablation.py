@@ -61,6 +61,7 @@ LEVERS = {
     "generative_codebook_64": ["--codebook_size", "64"],
     "generative_layers_2": ["--n_layer", "2"],
     "generative_weight_averaging": ["--weight_averaging_epochs", "3"],
+    "generative_patience_10": ["--early_stopping_patience", "10"],
 }
 
 
