@@ -311,27 +311,34 @@ VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-ba
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 
-def trained_before_weight_averaging(result: dict) -> bool:
-    """A dense run of the former recipe: trained before weight averaging became the default (its metrics record no
-    `weight_averaging_epochs`), or with it turned off."""
-    if result["variant"] == "generative":  # the generative head trains without it
-        return False
-    hyperparameters = result["train_main_metrics"]["training"].get("hyperparameters") or {}
-    return not hyperparameters.get("weight_averaging_epochs")
+NO_WEIGHT_AVERAGING, NOT_WHITENED = ", former recipe (no weight averaging)", ", former recipe (content not whitened)"
+
+
+def former_recipe(result: dict) -> str:
+    """How a dense run differs from today's recipe ("" for none): trained before weight averaging became the default
+    (its metrics record no `weight_averaging_epochs`, or it was turned off), or, with content, before content
+    whitening did (its model summary records no `content_whitened`)."""
+    if result["variant"] == "generative":  # the generative head trains without either
+        return ""
+    metrics = result["train_main_metrics"]
+    if not (metrics["training"].get("hyperparameters") or {}).get("weight_averaging_epochs"):
+        return NO_WEIGHT_AVERAGING
+    if metrics["model"]["fusion"] != "id" and "content_whitened" not in metrics["model"]:
+        return NOT_WHITENED
+    return ""
 
 
 def group_key(result: dict) -> str:
     """Runs averaged together in a summary row: the same variant, refit or not, and the same recipe."""
     refit = "-refit" if result.get("refit_on_valid") else ""
-    return result["variant"] + refit + ("-former" if trained_before_weight_averaging(result) else "")
+    return result["variant"] + refit + former_recipe(result)
 
 
 def display_name(result: dict) -> str:
     refit = (
         f", refit on train + valid ({result['training']['epochs']:.0f} epochs)" if result.get("refit_on_valid") else ""
     )
-    former = ", former recipe (no weight averaging)" if trained_before_weight_averaging(result) else ""
-    return VARIANT_NAMES[result["variant"]] + refit + former
+    return VARIANT_NAMES[result["variant"]] + refit + former_recipe(result)
 
 
 def rows(result: dict) -> list[str]:
@@ -391,11 +398,11 @@ def summary(results: list[dict]) -> str:
     lines = ["| dataset | variant | protocol | HR@10 | NDCG@10 | MRR | seeds | training time (mean) |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     commands = []
-    id_runs = by_variant.get("id") or by_variant.get("id-former")
+    id_runs = by_variant.get("id") or by_variant.get("id" + NO_WEIGHT_AVERAGING)
     groups = [("popularity", id_runs, "popularity")] if id_runs else []
     groups += [(display_name(by_variant[v][0]), by_variant[v], "test")
                for v in (k + refit + former for k in VARIANT_NAMES for refit in ("", "-refit")
-                         for former in ("", "-former")) if v in by_variant]  # fmt: skip
+                         for former in ("", NOT_WHITENED, NO_WEIGHT_AVERAGING)) if v in by_variant]  # fmt: skip
     for name, group, part in groups:
         seeds = ", ".join(str(r["seed"]) for r in group)
         minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60

@@ -146,6 +146,11 @@ class FeatureWhitening(nn.Module):
         self.mean.copy_(mean)
         self.transform.copy_(axes * (variances + epsilon * variances.mean()).rsqrt())
 
+    @property
+    def fitted(self) -> bool:
+        identity = torch.eye(len(self.transform), dtype=self.transform.dtype, device=self.transform.device)
+        return bool(self.mean.any()) or not torch.equal(self.transform, identity)
+
     def project(self, linear: nn.Linear, features: torch.Tensor) -> torch.Tensor:
         """`linear` applied to the whitened `features`."""
         weight = linear.weight @ self.transform.T.to(linear.weight.dtype)
@@ -177,6 +182,11 @@ class GenRecItemTower(nn.Module):
             nn.Embedding(config.num_id_items + 1, hidden, padding_idx=0) if config.fusion != "content" else None
         )
         self.gate = nn.Linear(2 * hidden + 1, hidden) if config.fusion == "gate" else None
+
+    @property
+    def content_whitened(self) -> bool:
+        """Whether a fitted whitening precedes the content projection (`GenRecModel.fit_content_whitening`)."""
+        return any(w is not None and w.fitted for w in (self.text_whitening, self.image_whitening))
 
     def content_vectors(
         self, text_features: torch.Tensor, image_features: torch.Tensor, image_mask: torch.Tensor

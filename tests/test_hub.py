@@ -397,6 +397,13 @@ def test_card_names_the_negatives_the_model_was_trained_against(tiny_config, mak
     assert "next item against the batch's targets and 64 uniformly sampled items, with the log-Q correction." in card
 
 
+def test_card_says_whether_content_features_are_whitened(tiny_config, make_tiny_model, tiny_processor):
+    model = make_tiny_model(tiny_config())
+    assert "whitened" not in str(build_model_card(model, tiny_processor))
+    model.fit_content_whitening()
+    assert "They are whitened (centred and decorrelated" in str(build_model_card(model, tiny_processor))
+
+
 def test_card_names_the_ranking_protocol_of_its_numbers(tiny_model, tiny_processor):
     all_items = str(build_model_card(tiny_model, tiny_processor, fake_metrics()))
     assert "ranked with the **all items**" in all_items and "history items included" in all_items

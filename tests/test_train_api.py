@@ -104,6 +104,23 @@ def test_item_text_max_length_reaches_the_saved_processor(tiny_data, tiny_bert_p
     assert json.loads((tmp_path / "processor_config.json").read_text())["text_max_length"] == 16
 
 
+def test_training_whitens_content_features_on_the_catalog_and_says_so(tiny_data, tiny_bert_path, tmp_path):  # noqa: F811
+    result = train(
+        tiny_data,
+        tmp_path,
+        model=ModelArguments(item_encoder=str(tiny_bert_path), hidden_size=16, max_seq_len=10),
+        evaluation={"bootstrap_samples": 10},
+        training_args={"num_train_epochs": 1, "use_cpu": True, "disable_tqdm": True, "report_to": "none"},
+    )
+    whitening, catalog = result.model.item_tower.text_whitening, result.model.item_text_features[1:].float()
+    torch.testing.assert_close(whitening.mean, catalog.mean(dim=0))
+    whitened = (catalog - catalog.mean(dim=0)) @ whitening.transform
+    # unit variance along the main axes (less along those the catalog barely spans: epsilon bounds their scaling)
+    assert 0.9 <= whitened.var(dim=0, unbiased=False).max() <= 1.0 + 1e-4
+    saved = result.save()
+    assert json.loads((saved / "metrics.json").read_text())["model"]["content_whitened"] is True
+
+
 def test_train_refuses_settings_that_break_the_run(tiny_data, tmp_path):  # noqa: F811
     with pytest.raises(ValueError, match="remove_unused_columns"):
         train(tiny_data, tmp_path, training_args={"remove_unused_columns": True})

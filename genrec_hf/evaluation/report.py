@@ -59,7 +59,8 @@ class ModelSummary(_Section):
     """What was trained: the fusion mode and the item encoder that produced the content features; for the generative
     head (`head="generative"`, absent for the dense head) the fusion is `"semantic_ids"` and `semantic_ids` holds
     how the quantization went (collision rate, codebook usage, time). `loss_choice` says which negatives the dense
-    head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`)."""
+    head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`); `content_whitened`
+    whether a dense model with content whitened its content features before projecting them."""
 
     fusion: str
     item_encoder: str | None
@@ -67,8 +68,9 @@ class ModelSummary(_Section):
     head: str | None = None
     semantic_ids: dict[str, Any] | None = None
     loss_choice: str | None = None
+    content_whitened: bool | None = None
 
-    _left_out_when_none = ("head", "semantic_ids", "loss_choice")
+    _left_out_when_none = ("head", "semantic_ids", "loss_choice", "content_whitened")
 
 
 @dataclass(kw_only=True)

@@ -147,8 +147,9 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
     }
 
 
-def _architecture(config, encoder: str | None) -> dict:
-    """The config values the card's "What it is" section reads, for either head."""
+def _architecture(model: GenRecModel | GenRecForSemanticIDGeneration, encoder: str | None) -> dict:
+    """The config values (and content whitening) the card's "What it is" section reads, for either head."""
+    config = model.config
     arch = {
         "num_items": config.num_items,
         "item_encoder": encoder,
@@ -176,6 +177,7 @@ def _architecture(config, encoder: str | None) -> dict:
         "fusion": config.fusion,
         "loss_negatives": config.loss_negatives,
         "num_sampled_negatives": config.num_sampled_negatives,
+        "content_whitened": model.item_tower.content_whitened,
     }
 
 
@@ -225,7 +227,7 @@ def build_model_card(
         model_name=model_name if eval_results else None,  # only the model-index needs it
         eval_results=eval_results or None,
     )
-    arch = _architecture(config, encoder)
+    arch = _architecture(model, encoder)
     return ModelCard.from_template(
         card_data,
         template_path=str(CARD_TEMPLATE),

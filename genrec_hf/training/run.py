@@ -372,6 +372,7 @@ def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration, loss_choic
         item_encoder=config.item_encoder_name_or_path,
         item_encoder_type=config.item_encoder_type,
         loss_choice=loss_choice,
+        content_whitened=model.item_tower.content_whitened if config.fusion != "id" else None,
     )
 
 
