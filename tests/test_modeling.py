@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from fixtures.models import TINY, build_tiny_model
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel
 
 import genrec_hf  # noqa: F401  (registers the Auto classes)
 from genrec_hf import GenRecConfig, GenRecModel, losses_genrec
-from genrec_hf.modeling_genrec import FeatureWhitening
 from genrec_hf.losses_genrec import sampled_info_nce, sampling_log_q
+from genrec_hf.modeling_genrec import FeatureWhitening
 
 
 class GenRecModelTester:
