@@ -139,8 +139,9 @@ class FeatureWhitening(nn.Module):
         directions the catalog barely spans are not blown up."""
         if len(features) < 2:
             raise ValueError(f"whitening needs at least 2 feature rows, got {len(features)}")
-        mean = features.double().mean(dim=0)  # float64: the smallest variances are orders below the largest
-        centred = features.double() - mean
+        features = features.double()  # float64: the smallest variances are orders below the largest
+        mean = features.mean(dim=0)
+        centred = features - mean
         variances, axes = torch.linalg.eigh(centred.T @ centred / len(centred))
         variances = variances.clamp(min=0)
         self.mean.copy_(mean)
@@ -148,6 +149,7 @@ class FeatureWhitening(nn.Module):
 
     @property
     def fitted(self) -> bool:
+        """Whether `fit` has replaced the identity."""
         identity = torch.eye(len(self.transform), dtype=self.transform.dtype, device=self.transform.device)
         return bool(self.mean.any()) or not torch.equal(self.transform, identity)
 
