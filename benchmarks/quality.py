@@ -312,20 +312,23 @@ VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-ba
 
 
 NO_WEIGHT_AVERAGING, NOT_WHITENED = ", former recipe (no weight averaging)", ", former recipe (content not whitened)"
+FULLY_WHITENED = ", former recipe (content whitened with epsilon 0.1)"
 
 
 def former_recipe(result: dict) -> str:
-    """How a dense run differs from today's recipe ("" for none): trained before weight averaging became the default
-    (its metrics record no `weight_averaging_epochs`, or it was turned off), or, with content, before content
-    whitening did (its model summary records no `content_whitened`)."""
-    if result["variant"] == "generative":  # the generative head trains without either
-        return ""
+    """How a run differs from today's recipe ("" for none): trained before weight averaging became the default (its
+    metrics record no `weight_averaging_epochs`, or it was turned off), or, for a dense head with content, before
+    content whitening did (its model summary records no `content_whitened`) or while it used epsilon 0.1 (no
+    `content_whitening_epsilon` recorded)."""
     metrics = result["train_main_metrics"]
     if not (metrics["training"].get("hyperparameters") or {}).get("weight_averaging_epochs"):
         return NO_WEIGHT_AVERAGING
-    if metrics["model"]["fusion"] != "id" and "content_whitened" not in metrics["model"]:
+    model = metrics["model"]
+    if model["fusion"] in ("id", "semantic_ids"):
+        return ""
+    if "content_whitened" not in model:
         return NOT_WHITENED
-    return ""
+    return "" if "content_whitening_epsilon" in model else FULLY_WHITENED
 
 
 def group_key(result: dict) -> str:
@@ -402,7 +405,7 @@ def summary(results: list[dict]) -> str:
     groups = [("popularity", id_runs, "popularity")] if id_runs else []
     groups += [(display_name(by_variant[v][0]), by_variant[v], "test")
                for v in (k + refit + former for k in VARIANT_NAMES for refit in ("", "-refit")
-                         for former in ("", NOT_WHITENED, NO_WEIGHT_AVERAGING)) if v in by_variant]  # fmt: skip
+                         for former in ("", FULLY_WHITENED, NOT_WHITENED, NO_WEIGHT_AVERAGING)) if v in by_variant]  # fmt: skip
     for name, group, part in groups:
         seeds = ", ".join(str(r["seed"]) for r in group)
         minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60

@@ -119,6 +119,14 @@ class GenRecExplanation(ModelOutput):
     content_share: torch.FloatTensor | None = None
 
 
+# Whitening strength: this multiple of the mean variance is added to every variance before scaling. 3 flattens the
+# few directions sentence encoders crowd into and leaves the rest at their relative scale; 0.1 (near-full whitening)
+# ranks the same (Scientific gate, seed 0: test NDCG@10 0.0905 against 0.0910) but scales noise directions up until
+# the most similar items of a gated model no longer share their product form (All_Beauty: 2.0x chance against 4.8x;
+# benchmarks/README.md, seventh round).
+WHITENING_EPSILON = 3.0
+
+
 class FeatureWhitening(nn.Module):
     """PCA whitening of content features, fitted on a catalog: centred, rotated onto their principal axes and scaled
     to unit variance, so that the projection after it sees every direction of the encoder's space at the same scale
@@ -134,9 +142,9 @@ class FeatureWhitening(nn.Module):
         self.register_buffer("transform", torch.eye(dim))
 
     @torch.no_grad()
-    def fit(self, features: torch.Tensor, epsilon: float = 0.1) -> None:
+    def fit(self, features: torch.Tensor, epsilon: float = WHITENING_EPSILON) -> None:
         """Fits on `features` (one row per item); `epsilon` times the mean variance is added to every variance, so
-        directions the catalog barely spans are not blown up."""
+        directions the catalog barely spans are not blown up (`WHITENING_EPSILON`)."""
         if len(features) < 2:
             raise ValueError(f"whitening needs at least 2 feature rows, got {len(features)}")
         features = features.double()  # float64: the smallest variances are orders below the largest

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_remote_code import CHILD
+from test_training import KillAt
 
 from genrec_hf import GenRecForSemanticIDGeneration, GenRecGenerativeConfig
 from genrec_hf.commands.recommend import main as recommend_main
@@ -18,6 +19,7 @@ from genrec_hf.evaluation import RankingEvaluator
 from genrec_hf.hub import save_for_hub
 from genrec_hf.semantic_ids import SemanticIDs, kmeans, quantization_inputs, residual_codes
 from genrec_hf.training import GenerativeArguments, ModelArguments, SemanticIDCollator, train
+from genrec_hf.training import run as training_run
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ALL_BEAUTY = DATA_DIR / "amazon2023_all_beauty" / "raw"
@@ -192,7 +194,7 @@ def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained
     result, output = trained_generative
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["model"]["head"] == "generative"
-    assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 0.0  # not measured on this head
+    assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 3.0  # the default of both heads
     assert 0 <= metrics["model"]["semantic_ids"]["collision_rate"] <= 1
     assert metrics["protocol"]["ranking"].startswith("beam search over catalog items (10 beams")
     assert metrics["test_warm"]["count"] + metrics["test_cold"]["count"] == 253
@@ -295,12 +297,14 @@ def test_pipeline_serves_a_generative_model_like_recommend(trained_generative):
 
 
 @pytest.mark.slow
-def test_generative_run_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, minilm_path):
+def test_generative_run_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, minilm_path, monkeypatch):
     if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
         pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
     raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
     # 8 steps per epoch: the checkpoint at step 5 is mid-epoch and the resumed run crosses into the second epoch;
-    # GPT-2's dropout, AdamW and the semantic IDs (k-means, recomputed at start) all have state to restore.
+    # GPT-2's dropout, AdamW, the weight average and the semantic IDs (k-means, recomputed at start) all have state
+    # to restore. The interrupted run is stopped by a callback at step 7, as if killed: its schedule (and so the
+    # averaging horizon) is the full run's.
     schedule = {"per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True, "eval_strategy": "no",
                 "save_strategy": "steps", "save_steps": 5, "load_best_model_at_end": False,
                 "lr_scheduler_type": "constant", "logging_steps": 1}  # fmt: skip
@@ -316,7 +320,9 @@ def test_generative_run_resumed_from_a_checkpoint_equals_the_uninterrupted_run(t
         )
 
     full = run(tmp_path / "full", 12)
-    interrupted = run(tmp_path / "interrupted", 5)
+    with monkeypatch.context() as patch:
+        patch.setattr(training_run, "TrainingCurvesCallback", lambda: KillAt(7))
+        interrupted = run(tmp_path / "interrupted", 12)
     resumed = run(tmp_path / "interrupted", 12, resume=str(tmp_path / "interrupted" / "checkpoint-5"))
 
     expected, got, behind = (r.model.state_dict() for r in (full, resumed, interrupted))

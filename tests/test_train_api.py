@@ -17,6 +17,7 @@ from test_distributed import tiny_data  # noqa: F401  (the fixture: 150 syntheti
 from test_hub import HubRecorder
 
 from genrec_hf import GenRecConfig, GenRecModel
+from genrec_hf.modeling_genrec import WHITENING_EPSILON
 from genrec_hf.commands.train import main as train_main
 from genrec_hf.evaluation import EvaluationReport
 from genrec_hf.training import EvaluationArguments, ModelArguments, TrainingResult, train
@@ -114,11 +115,16 @@ def test_training_whitens_content_features_on_the_catalog_and_says_so(tiny_data,
     )
     whitening, catalog = result.model.item_tower.text_whitening, result.model.item_text_features[1:].float()
     torch.testing.assert_close(whitening.mean, catalog.mean(dim=0))
-    whitened = (catalog - catalog.mean(dim=0)) @ whitening.transform
-    # unit variance along the main axes (less along those the catalog barely spans: epsilon bounds their scaling)
-    assert 0.9 <= whitened.var(dim=0, unbiased=False).max() <= 1.0 + 1e-4
+    centred = (catalog - catalog.mean(dim=0)).double()
+    whitened = centred @ whitening.transform.double()
+    # along each principal axis, variance lambda scaled to lambda / (lambda + epsilon * mean variance): near 1 on the
+    # axes the catalog spans most, less on those it barely spans
+    variances = torch.linalg.eigvalsh(centred.T @ centred / len(centred)).clamp(min=0)
+    expected = variances / (variances + WHITENING_EPSILON * variances.mean())
+    torch.testing.assert_close(whitened.var(dim=0, unbiased=False).sort().values, expected, atol=1e-5, rtol=1e-4)
     saved = result.save()
-    assert json.loads((saved / "metrics.json").read_text())["model"]["content_whitened"] is True
+    summary = json.loads((saved / "metrics.json").read_text())["model"]
+    assert summary["content_whitened"] is True and summary["content_whitening_epsilon"] == WHITENING_EPSILON
 
 
 def test_train_refuses_settings_that_break_the_run(tiny_data, tmp_path):  # noqa: F811

@@ -60,7 +60,8 @@ class ModelSummary(_Section):
     head (`head="generative"`, absent for the dense head) the fusion is `"semantic_ids"` and `semantic_ids` holds
     how the quantization went (collision rate, codebook usage, time). `loss_choice` says which negatives the dense
     head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`); `content_whitened`
-    whether a dense model with content whitened its content features before projecting them."""
+    whether a dense model with content whitened its content features before projecting them, and
+    `content_whitening_epsilon` with what strength (`FeatureWhitening.fit`)."""
 
     fusion: str
     item_encoder: str | None
@@ -69,8 +70,9 @@ class ModelSummary(_Section):
     semantic_ids: dict[str, Any] | None = None
     loss_choice: str | None = None
     content_whitened: bool | None = None
+    content_whitening_epsilon: float | None = None
 
-    _left_out_when_none = ("head", "semantic_ids", "loss_choice", "content_whitened")
+    _left_out_when_none = ("head", "semantic_ids", "loss_choice", "content_whitened", "content_whitening_epsilon")
 
 
 @dataclass(kw_only=True)

@@ -198,8 +198,8 @@ class EvaluationArguments:
         default=None,
         metadata={
             "help": "Evaluate, keep and save an exponential moving average of the weights over about this many "
-            "epochs; 0 keeps the trained weights. Default: 3 for the dense head (+2.5%% test NDCG@10 on Beauty), 0 "
-            "for the generative head and under FSDP."
+            "epochs; 0 keeps the trained weights. Default: 3 (test NDCG@10 +2.5%% on Beauty for the dense head, +11%% "
+            "on Scientific for the generative head), 0 under FSDP."
         },
     )
 

@@ -35,7 +35,7 @@ from ..data.synthetic import write_synthetic_sample
 from ..encoders import ItemEncoder, ItemFeatures
 from ..evaluation import DataSummary, EvaluationReport, ModelSummary, TrainingSummary
 from ..feature_cache import cached_item_features
-from ..modeling_genrec import GenRecModel
+from ..modeling_genrec import WHITENING_EPSILON, GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from ..semantic_ids import SemanticIDs, quantization_inputs
@@ -367,12 +367,14 @@ def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration, loss_choic
             head="generative",
             semantic_ids=config.semantic_id_stats,
         )
+    whitened = model.item_tower.content_whitened
     return ModelSummary(
         fusion=config.fusion,
         item_encoder=config.item_encoder_name_or_path,
         item_encoder_type=config.item_encoder_type,
         loss_choice=loss_choice,
-        content_whitened=model.item_tower.content_whitened if config.fusion != "id" else None,
+        content_whitened=whitened if config.fusion != "id" else None,
+        content_whitening_epsilon=WHITENING_EPSILON if whitened else None,
     )
 
 

@@ -16,7 +16,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, HubStrategy, has_length
 
 from ..evaluation import EvaluationReport, RankingEvaluator
-from ..evaluation.evaluator import beams_of
+from ..evaluation.evaluator import RecommenderModel, beams_of
 from ..modeling_genrec import GenRecModel
 from .weight_averaging import WeightAverage, WeightAveragingCallback
 
@@ -100,9 +100,9 @@ class GenRecTrainer(Trainer):
             `args.hub_token`, then huggingface_hub's `HF_TOKEN` or saved login.
         weight_averaging_epochs (`float`, *optional*, defaults to 0):
             Evaluate, select and save an exponential moving average of the weights spanning about this many epochs
-            ([`WeightAveragingCallback`]); 0 trains without one. `None` picks 3 for a [`GenRecModel`] (the measured
-            default of `scripts/train.py`) and 0 for the generative head (not measured) or under FSDP (whose sharded
-            parameters the average does not follow; asking for one there is an error). Each checkpoint keeps the
+            ([`WeightAveragingCallback`]); 0 trains without one. `None` picks 3 for either head (the measured default
+            of `scripts/train.py`) and 0 for other models or under FSDP (whose sharded parameters the average does
+            not follow; asking for one there is an error). Each checkpoint keeps the
             trained weights beside the average (`training_weights.safetensors`), so a resumed run goes on exactly.
     """
 
@@ -145,7 +145,7 @@ class GenRecTrainer(Trainer):
         if self.is_fsdp_enabled:
             logger.info("weight averaging off under FSDP")
             return 0.0
-        return DEFAULT_WEIGHT_AVERAGING_EPOCHS if isinstance(self.model, GenRecModel) else 0.0
+        return DEFAULT_WEIGHT_AVERAGING_EPOCHS if isinstance(self.model, RecommenderModel) else 0.0
 
     @property
     def weight_average(self) -> WeightAverage | None:
