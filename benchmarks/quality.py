@@ -231,6 +231,8 @@ def protocol_name(exclude_history: bool) -> str:
 
 def interrupted_training(run_dir: Path) -> tuple[Path, dict]:
     """The best checkpoint of a run stopped before its end, and what its `trainer_state.json` says of training."""
+    from genrec_hf.training.weight_averaging import TRAINING_WEIGHTS_NAME
+
     checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     if not checkpoints:
         raise FileNotFoundError(f"{run_dir} has no checkpoint to finalize")
@@ -242,6 +244,7 @@ def interrupted_training(run_dir: Path) -> tuple[Path, dict]:
         "global_step": state["global_step"], "epochs_completed": state["epoch"], "best_checkpoint": str(best),
         "train_runtime_s": wall, "stopped": "interrupted before the last epoch (time budget); best checkpoint scored",
         "valid_ndcg@10_per_epoch": [e["eval_ndcg@10"] for e in evals],
+        "weight_averaged": (best / TRAINING_WEIGHTS_NAME).is_file(),  # saved beside the average only
     }  # fmt: skip
     return best, training
 
@@ -319,8 +322,11 @@ def former_recipe(result: dict) -> str:
     """How a run differs from today's recipe ("" for none): trained before weight averaging became the default (its
     metrics record no `weight_averaging_epochs`, or it was turned off), or, for a dense head with content, before
     content whitening did (its model summary records no `content_whitened`) or while it used epsilon 0.1 (no
-    `content_whitening_epsilon` recorded)."""
+    `content_whitening_epsilon` recorded). A run scored by `--finalize` records only whether its checkpoint holds a
+    weight average (`weight_averaged`)."""
     metrics = result["train_main_metrics"]
+    if metrics is None:
+        return "" if result["training"].get("weight_averaged") else NO_WEIGHT_AVERAGING
     if not (metrics["training"].get("hyperparameters") or {}).get("weight_averaging_epochs"):
         return NO_WEIGHT_AVERAGING
     model = metrics["model"]
@@ -403,9 +409,10 @@ def summary(results: list[dict]) -> str:
     commands = []
     id_runs = by_variant.get("id") or by_variant.get("id" + NO_WEIGHT_AVERAGING)
     groups = [("popularity", id_runs, "popularity")] if id_runs else []
+    formers = ("", FULLY_WHITENED, NOT_WHITENED, NO_WEIGHT_AVERAGING)
     groups += [(display_name(by_variant[v][0]), by_variant[v], "test")
-               for v in (k + refit + former for k in VARIANT_NAMES for refit in ("", "-refit")
-                         for former in ("", FULLY_WHITENED, NOT_WHITENED, NO_WEIGHT_AVERAGING)) if v in by_variant]  # fmt: skip
+               for v in (k + refit + former for k in VARIANT_NAMES for refit in ("", "-refit") for former in formers)
+               if v in by_variant]  # fmt: skip
     for name, group, part in groups:
         seeds = ", ".join(str(r["seed"]) for r in group)
         minutes = sum(r["training"]["train_runtime_s"] for r in group) / len(group) / 60

@@ -17,9 +17,9 @@ from test_distributed import tiny_data  # noqa: F401  (the fixture: 150 syntheti
 from test_hub import HubRecorder
 
 from genrec_hf import GenRecConfig, GenRecModel
-from genrec_hf.modeling_genrec import WHITENING_EPSILON
 from genrec_hf.commands.train import main as train_main
 from genrec_hf.evaluation import EvaluationReport
+from genrec_hf.modeling_genrec import WHITENING_EPSILON
 from genrec_hf.training import EvaluationArguments, ModelArguments, TrainingResult, train
 
 
