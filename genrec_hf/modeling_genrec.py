@@ -128,9 +128,9 @@ WHITENING_EPSILON = 3.0
 
 
 class FeatureWhitening(nn.Module):
-    """PCA whitening of content features, fitted on a catalog: centred, rotated onto their principal axes and scaled
-    to unit variance, so that the projection after it sees every direction of the encoder's space at the same scale
-    (sentence-encoder vectors crowd into a few directions). Identity until fitted.
+    """PCA whitening of content features, fitted on a catalog: centred, rotated onto their principal axes and each
+    axis divided by the square root of its variance plus `epsilon` times the mean variance, so that the few directions
+    sentence-encoder vectors crowd into no longer drown the rest in the projection after it. Identity until fitted.
 
     It is folded into the projection's weight (`project`), so it costs a `d x D` product per step, not a `D x D` one
     per item, and a checkpoint saved without it loads as the identity.
@@ -411,7 +411,7 @@ class GenRecModel(GenRecPreTrainedModel):
     def fit_content_whitening(self) -> None:
         """Fits the item tower's whitening of text and image features on the catalog's features (images: items that
         have one); training calls it once, before the first step. Whitened MiniLM features lift Scientific test
-        NDCG@10 of the gated model by ~4% (benchmarks/README.md)."""
+        NDCG@10 of the gated model by ~3% (benchmarks/README.md)."""
         tower = self.item_tower
         if tower.text_whitening is not None:
             tower.text_whitening.fit(self.item_text_features[1:])
