@@ -45,6 +45,9 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
 
     def __init__(self, config: GenRecGenerativeConfig):
         super().__init__(config)
+        # Tied weights are never saved; naming them here lets `Trainer` re-tie them when it loads the best checkpoint
+        # instead of warning that `lm_head.weight` is missing.
+        self._keys_to_ignore_on_save = set(self.all_tied_weights_keys)
         rows = config.num_items + 1
         self.register_buffer("item_codes", torch.zeros(rows, config.tokens_per_item, dtype=torch.long))
         self.register_buffer("codebooks", torch.zeros(config.num_code_levels, config.codebook_size, config.content_dim))

@@ -2,6 +2,7 @@
 recommendation paths, `add_items` and remote-code loading in a Python without genrec_hf."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -172,12 +173,25 @@ def test_add_items_codes_new_items_from_content_and_they_can_be_generated():
     assert new in rows[0].tolist()
 
 
+class RecordingHandler(logging.Handler):
+    """Keeps the messages of the loggers it is attached to (transformers' loggers do not propagate to pytest)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def trained_generative(tmp_path_factory, minilm_path):
     """A tiny generative model trained by `train()` on the real All_Beauty 2023 files with MiniLM semantic IDs."""
     if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
         pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
     output = tmp_path_factory.mktemp("generative")
+    trainer_log = RecordingHandler()
+    logging.getLogger("transformers.trainer").addHandler(trainer_log)
     result = train(
         {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]},
         output,
@@ -186,12 +200,13 @@ def trained_generative(tmp_path_factory, minilm_path):
         evaluation={"bootstrap_samples": 50, "max_eval_samples": 64},
         training_args={"num_train_epochs": 2, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True},
     )
+    logging.getLogger("transformers.trainer").removeHandler(trainer_log)
     result.save()
-    return result, output
+    return result, output, trainer_log.messages
 
 
 def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained_generative):
-    result, output = trained_generative
+    result, output, trainer_log = trained_generative
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["model"]["head"] == "generative"
     assert metrics["training"]["hyperparameters"]["weight_averaging_epochs"] == 3.0  # the default of both heads
@@ -199,10 +214,11 @@ def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained
     assert metrics["protocol"]["ranking"].startswith("beam search over catalog items (10 beams")
     assert metrics["test_warm"]["count"] + metrics["test_cold"]["count"] == 253
     assert result.model.lm_head.weight is result.model.transformer.wte.weight
+    assert not [message for message in trainer_log if "missing keys" in message]  # the best checkpoint re-tied
 
 
 def test_stranger_loads_generative_model_with_remote_code_and_gets_the_same_items(trained_generative, tmp_path):
-    result, _ = trained_generative
+    result, _, _ = trained_generative
     model, processor = result.model.eval(), result.processor
     folder = save_for_hub(model, processor, tmp_path / "repo")
     assert {"modeling_genrec_generative.py", "semantic_ids.py"} <= {p.name for p in folder.iterdir()}
@@ -229,7 +245,7 @@ def test_stranger_loads_generative_model_with_remote_code_and_gets_the_same_item
 
 
 def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path, capsys):
-    result, output = trained_generative
+    result, output, _ = trained_generative
     vocab = result.processor.item_vocab
     history = tmp_path / "history.jsonl"
     history.write_text(json.dumps({"user_id": "u1", "history": vocab[1:4]}) + "\n")
@@ -287,7 +303,7 @@ def test_similar_items_share_the_longest_code_prefix_first():
 def test_pipeline_serves_a_generative_model_like_recommend(trained_generative):
     from transformers import pipeline
 
-    result, output = trained_generative
+    result, output, _ = trained_generative
     vocab = result.processor.item_vocab
     recommender = pipeline("next-item-recommendation", model=str(output))
     served = [entry["parent_asin"] for entry in recommender(vocab[1:4], k=5)]
