@@ -3,6 +3,7 @@ recommendation paths, `add_items` and remote-code loading in a Python without ge
 
 import json
 import logging
+import logging.handlers
 import os
 import subprocess
 import sys
@@ -173,36 +174,31 @@ def test_add_items_codes_new_items_from_content_and_they_can_be_generated():
     assert new in rows[0].tolist()
 
 
-class RecordingHandler(logging.Handler):
-    """Keeps the messages of the loggers it is attached to (transformers' loggers do not propagate to pytest)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="module")
 def trained_generative(tmp_path_factory, minilm_path):
     """A tiny generative model trained by `train()` on the real All_Beauty 2023 files with MiniLM semantic IDs."""
     if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
         pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
     output = tmp_path_factory.mktemp("generative")
-    trainer_log = RecordingHandler()
+    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    schedule = {"num_train_epochs": 2, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True}
+    # `caplog` is per test; this module-wide fixture keeps the Trainer's warnings itself
+    trainer_log = logging.handlers.BufferingHandler(capacity=10_000)
+    trainer_log.setLevel(logging.WARNING)
     logging.getLogger("transformers.trainer").addHandler(trainer_log)
-    result = train(
-        {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]},
-        output,
-        model=ModelArguments(head="generative", item_encoder=str(minilm_path), max_seq_len=8),
-        generative=GenerativeArguments(codebook_size=16, n_embd=32, n_layer=1, n_head=2, n_inner=64, num_beams=10),
-        evaluation={"bootstrap_samples": 50, "max_eval_samples": 64},
-        training_args={"num_train_epochs": 2, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True},
-    )
-    logging.getLogger("transformers.trainer").removeHandler(trainer_log)
+    try:
+        result = train(
+            raw,
+            output,
+            model=ModelArguments(head="generative", item_encoder=str(minilm_path), max_seq_len=8),
+            generative=GenerativeArguments(codebook_size=16, n_embd=32, n_layer=1, n_head=2, n_inner=64, num_beams=10),
+            evaluation={"bootstrap_samples": 50, "max_eval_samples": 64},
+            training_args=schedule,
+        )
+    finally:
+        logging.getLogger("transformers.trainer").removeHandler(trainer_log)
     result.save()
-    return result, output, trainer_log.messages
+    return result, output, [record.getMessage() for record in trainer_log.buffer]
 
 
 def test_generative_training_reports_beam_protocol_and_semantic_id_stats(trained_generative):
