@@ -61,6 +61,8 @@ VARIANTS = {
     "gate_sampled": ["--item_encoder", MINILM, "--fusion", "gate", "--loss_negatives", "sampled"],
     # semantic IDs (3 x 256 residual k-means codes of the MiniLM text vectors + a final code) and the GPT-2 decoder
     "generative": ["--item_encoder", MINILM, "--head", "generative"],
+    # the same, its codes quantizing the item vectors of the gated run of the same seed (`gate_run`)
+    "generative_gate_codes": ["--item_encoder", MINILM, "--head", "generative"],
 }
 
 
@@ -266,6 +268,8 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
     if args.refit_epochs:  # no selection on the (now trained-on) valid split: a fixed number of epochs
         extra = ["--num_train_epochs", str(args.refit_epochs), "--eval_strategy", "no", "--save_strategy", "no",
                  "--load_best_model_at_end", "false", *extra]  # fmt: skip
+    if variant == "generative_gate_codes":
+        variant_args = [*variant_args, "--semantic_ids_from", str(gate_run(dataset, seed, protocol, args))]
     argv = train_argv(dataset, variant_args, data_dir, run_dir, seed, protocol, args.cache_dir, extra)
     selection = protocol == "exclude"
     if args.finalize:
@@ -293,6 +297,20 @@ def run(dataset: str, variant: str, seed: int, protocol: str, args: argparse.Nam
     return result
 
 
+def gate_run(dataset: str, seed: int, protocol: str, args: argparse.Namespace) -> Path:
+    """The saved gated model of `seed` in `--runs_dir`; trained (its result file rewritten) when the folder has none."""
+    run_dir = args.runs_dir / dataset / f"gate-seed{seed}"
+    if not (run_dir / "model.safetensors").is_file():
+        run(
+            dataset,
+            "gate",
+            seed,
+            protocol,
+            argparse.Namespace(**{**vars(args), "force": True, "finalize": False, "extra": [], "refit_epochs": None}),
+        )
+    return run_dir
+
+
 def evaluation_only(report: EvaluationReport) -> dict:
     """A report's numbers and protocol, without the run (the result file records the run once)."""
     return dataclasses.replace(report, model=None, data=None, training=None).to_dict()
@@ -311,6 +329,8 @@ VARIANT_NAMES = {"id": "ID-only", "id_sampled": "ID-only, sampled softmax (in-ba
                  "content": "content (MiniLM)", "gate": "gated fusion (MiniLM)",
                  "gate_sampled": "gated fusion (MiniLM), sampled softmax (in-batch + 1,024 uniform, log-Q)",
                  "generative": "generative: semantic IDs (MiniLM), GPT-2 decoder, 20 beams",
+                 "generative_gate_codes": "generative: semantic IDs of the gated model's item vectors, GPT-2 decoder, "
+                 "20 beams",
                  "tiny_clip": "content, tiny RANDOM CLIP (image path smoke run, not a quality number)"}  # fmt: skip
 
 

@@ -6,6 +6,9 @@ from transformers import GPT2Config
 
 from .configuration_genrec import ITEM_ENCODER_TYPES, check_field
 
+# The `GenRecConfig` fields that build a dense model's item tower (`quantized_item_tower`).
+QUANTIZED_TOWER_FIELDS = ("fusion", "hidden_size", "text_feature_dim", "image_feature_dim", "layer_norm_eps")
+
 # Token ids below the code tokens.
 PAD_TOKEN_ID = 0
 BOS_TOKEN_ID = 1
@@ -32,11 +35,18 @@ class GenRecGenerativeConfig(GPT2Config):
         codebook_size (`int`, *optional*, defaults to 256):
             Codes per level (also the most items that may share one prefix of `num_code_levels` codes).
         content_dim (`int`, *optional*, defaults to 0):
-            Width of the quantized content vector (text and image features side by side); sizes the saved codebooks.
+            Width of the quantized vector (text and image features side by side, or the `quantized_item_tower`'s
+            item vectors); sizes the saved codebooks.
         max_seq_len (`int`, *optional*, defaults to 20):
             Most recent history items the decoder reads (TIGER reads 20).
         num_beams (`int`, *optional*, defaults to 20):
             Beams of `recommend`; it returns at most that many items.
+        quantized_item_tower (`dict`, *optional*):
+            When set, the codes quantize the fused item vectors of a trained dense [`GenRecModel`] (its item table:
+            content and learned IDs, so items bought together share code prefixes as alike items do) instead of the
+            raw content features. These [`GenRecConfig`] fields (`fusion`, `hidden_size`, `text_feature_dim`,
+            `image_feature_dim`, `layer_norm_eps`) describe that model's item tower, whose content path the model
+            keeps to code items added later. `None`: the content features are quantized.
         semantic_id_stats (`dict`, *optional*):
             How the catalog's semantic IDs were made (collision rate, codebook usage, time), for the model card.
         text_feature_dim, image_feature_dim, item_encoder_name_or_path, item_encoder_type:
@@ -52,6 +62,7 @@ class GenRecGenerativeConfig(GPT2Config):
     content_dim: int = 0
     max_seq_len: int = 20
     num_beams: int = 20
+    quantized_item_tower: dict | None = None
     semantic_id_stats: dict | None = None
     text_feature_dim: int = 384
     image_feature_dim: int = 0
@@ -91,6 +102,11 @@ class GenRecGenerativeConfig(GPT2Config):
         check(self.content_dim >= 0, "content_dim", "must be >= 0")
         check(self.item_encoder_type in ITEM_ENCODER_TYPES, "item_encoder_type", f"one of {ITEM_ENCODER_TYPES}")
         check(self.pad_item_id == 0, "pad_item_id", "padding must be item index 0")
+        tower = self.quantized_item_tower
+        if tower is not None:
+            check(set(tower) == set(QUANTIZED_TOWER_FIELDS), "quantized_item_tower", f"needs {QUANTIZED_TOWER_FIELDS}")
+            check(tower["fusion"] != "id", "quantized_item_tower", "an ID-only tower cannot code new items")
+            check(self.content_dim == tower["hidden_size"], "content_dim", "must be the quantized tower's hidden_size")
 
 
 __all__ = ["GenRecGenerativeConfig"]

@@ -4,8 +4,9 @@ import torch
 import torch.nn.functional as F
 from transformers import Cache, GPT2LMHeadModel, LogitsProcessorList
 
+from .configuration_genrec import GenRecConfig
 from .configuration_genrec_generative import BOS_TOKEN_ID, NUM_SPECIAL_TOKENS, PAD_TOKEN_ID, GenRecGenerativeConfig
-from .modeling_genrec import GenRecExplanation, GenRecRecommendations, GenRecSimilarItems
+from .modeling_genrec import GenRecExplanation, GenRecItemTower, GenRecRecommendations, GenRecSimilarItems
 from .ranking import (
     catalog_rows_scores,
     exclude_history,
@@ -52,6 +53,11 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         self.register_buffer("item_codes", torch.zeros(rows, config.tokens_per_item, dtype=torch.long))
         self.register_buffer("codebooks", torch.zeros(config.num_code_levels, config.codebook_size, config.content_dim))
         self.register_buffer("item_popularity", torch.zeros(rows))
+        self.item_tower = None
+        if config.quantized_item_tower is not None:
+            # Codes added items from content alone (they have no trained ID), so the ID table is the padding row only.
+            tower_config = GenRecConfig(num_items=1, id_dropout=0.0, **config.quantized_item_tower)
+            self.item_tower = GenRecItemTower(tower_config).requires_grad_(False)
         self._trie: SemanticIDTrie | None = None
 
     # ----------------------------------------------------------------------------------------------------------
@@ -81,6 +87,29 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         self.item_popularity[1:] = counts.to(self.item_popularity)
 
     @torch.no_grad()
+    def set_item_tower(self, item_tower: GenRecItemTower) -> None:
+        """Copies the content path and gate of a dense model's item tower (`config.quantized_item_tower`), which
+        codes items added later as that model embeds items whose ID it has not learned."""
+        if self.item_tower is None:
+            raise ValueError("this model quantizes content features (config.quantized_item_tower is None)")
+        state = {name: value for name, value in item_tower.state_dict().items() if not name.startswith("id_embeddings")}
+        missing, unexpected = self.item_tower.load_state_dict(state, strict=False)
+        if unexpected or any(not name.startswith("id_embeddings") for name in missing):
+            raise ValueError(f"the item tower does not match quantized_item_tower: {missing + unexpected}")
+
+    def quantization_vectors(
+        self, text_features: torch.Tensor, image_features: torch.Tensor, image_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The vectors the codebooks quantize for items given by their content features: the unit-length features
+        themselves, or the unit-length vectors the dense item tower gives them without an ID."""
+        if self.item_tower is None:
+            return quantization_inputs(text_features, image_features, image_mask)
+        like = self.codebooks
+        no_id = torch.zeros(len(image_mask), dtype=torch.long, device=like.device)
+        text, image, image_mask = text_features.to(like), image_features.to(like), image_mask.to(like.device)
+        return F.normalize(self.item_tower(no_id, text, image, image_mask, no_id.bool()), dim=-1)
+
+    @torch.no_grad()
     def add_items(
         self,
         text_features: torch.Tensor | None = None,
@@ -88,6 +117,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         image_mask: torch.Tensor | None = None,
     ) -> torch.LongTensor:
         """Appends items coded by the saved codebooks from their content (no retraining); returns their indices.
+
+        With a `quantized_item_tower`, the content is first embedded by that tower as an item without a learned ID.
 
         Each new item takes the next free final code of its prefix, so it joins the trie and can be generated.
         """
@@ -108,7 +139,7 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
             text = torch.zeros(count, config.text_feature_dim)
         if config.image_feature_dim and not image.shape[1]:
             image, image_mask = torch.zeros(count, config.image_feature_dim), torch.zeros(count, dtype=torch.bool)
-        prefixes = residual_codes(quantization_inputs(text, image, image_mask), self.codebooks)
+        prefixes = residual_codes(self.quantization_vectors(text, image, image_mask.bool()), self.codebooks)
         final = disambiguation_codes(prefixes.cpu(), taken=self.item_codes[1:].cpu())
         if final.numel() and final.max() >= config.codebook_size:
             raise ValueError(
@@ -299,7 +330,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
     ) -> GenRecExplanation:
         """Why each history gives `item_indices` `(batch_size, num_explained)` (or `(batch_size,)`) its score
         `log P(item | history)`: leave-one-out contributions of every history position, computed in one batch. Items
-        are their content's codes (no ID embeddings), so `content_share` is 1. See [`GenRecExplanation`]."""
+        are codes, not learned ID embeddings, so `content_share` is 1 (codes of a `quantized_item_tower` also carry
+        what that dense model learned of co-purchases). See [`GenRecExplanation`]."""
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
         mask = attention_mask.bool()

@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from test_remote_code import CHILD
 from test_training import KillAt
 
-from genrec_hf import GenRecForSemanticIDGeneration, GenRecGenerativeConfig
+from genrec_hf import (
+    GenRecConfig,
+    GenRecForSemanticIDGeneration,
+    GenRecGenerativeConfig,
+    GenRecModel,
+    GenRecProcessor,
+)
 from genrec_hf.commands.recommend import main as recommend_main
 from genrec_hf.evaluation import RankingEvaluator
 from genrec_hf.hub import save_for_hub
@@ -256,6 +262,76 @@ def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path
     served = [entry["parent_asin"] for entry in entries]
     assert len(served) == 5 and not set(served) & set(vocab[1:4]) and set(served) <= set(vocab[1:])
     assert all(len(entry["explanation"]["contributions"]) == 3 for entry in entries)
+
+
+@pytest.fixture(scope="module")
+def generative_coded_by_dense(tmp_path_factory, minilm_path):
+    """A tiny dense gated model trained on All_Beauty 2023, and a generative model whose codes quantize its items."""
+    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
+        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
+    root = tmp_path_factory.mktemp("codes_from_dense")
+    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    schedule = {"num_train_epochs": 1, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True}
+    encoder = {"item_encoder": str(minilm_path), "max_seq_len": 8, "feature_cache_dir": str(root / "features")}
+    dense = train(
+        raw,
+        root / "dense",
+        model=ModelArguments(fusion="gate", hidden_size=16, num_hidden_layers=1, num_attention_heads=1, **encoder),
+        evaluation={"bootstrap_samples": 20},
+        training_args=schedule,
+    )
+    dense.save()
+    generative = train(
+        raw,
+        root / "generative",
+        model=ModelArguments(head="generative", **encoder),
+        generative=GenerativeArguments(
+            codebook_size=16, n_embd=32, n_layer=1, n_head=2, n_inner=64, semantic_ids_from=str(root / "dense")
+        ),
+        evaluation={"bootstrap_samples": 20, "max_eval_samples": 64},
+        training_args=schedule,
+    )
+    generative.save()
+    return dense, generative, root
+
+
+def test_codes_from_a_dense_model_quantize_its_item_vectors_and_code_added_items_as_cold_ones(
+    generative_coded_by_dense, tmp_path
+):
+    dense, generative, root = generative_coded_by_dense
+    dense_model, model = dense.model.eval(), generative.model.eval()
+    assert model.config.quantized_item_tower["fusion"] == "gate" and model.config.content_dim == 16
+    levels = model.config.num_code_levels
+    with torch.no_grad():
+        vectors = F.normalize(dense_model.catalog_embeddings()[1:], dim=1)
+    assert torch.equal(model.item_codes[1:, :levels], residual_codes(vectors, model.codebooks))
+    card = (save_for_hub(model, generative.processor, tmp_path / "repo") / "README.md").read_text()
+    assert "item vector in a\ntrained dense GenRec model" in card
+
+    # Reloaded, the model codes an item added with the content of a cold catalog item (one no training sequence
+    # holds, so the dense model embeds it from content alone) exactly as that item is coded.
+    reloaded = GenRecForSemanticIDGeneration.from_pretrained(root / "generative").eval()
+    cold = int((~dense_model.item_id_known[1:]).nonzero()[0, 0]) + 1
+    text = dense_model.item_text_features[cold : cold + 1].float()
+    (new,) = reloaded.add_items(text_features=text).tolist()
+    assert reloaded.item_codes[new, :levels].tolist() == reloaded.item_codes[cold, :levels].tolist()
+    assert reloaded.item_codes[new, levels] != reloaded.item_codes[cold, levels]
+
+
+def test_codes_from_a_dense_model_need_content_and_the_same_catalog(generative_coded_by_dense, tmp_path):
+    dense, _, root = generative_coded_by_dense
+    vocab = dense.processor.item_vocab[1:]
+    reference = {"item_encoder_name_or_path": dense.model.config.item_encoder_name_or_path}
+    id_only = GenRecModel(GenRecConfig(num_items=len(vocab), fusion="id", text_feature_dim=0, image_feature_dim=0))
+    id_only.save_pretrained(tmp_path / "id_only")
+    GenRecProcessor.without_content(vocab, 8).save_pretrained(tmp_path / "id_only")
+    with pytest.raises(ValueError, match="ID-only"):
+        training_run.dense_item_vectors(str(tmp_path / "id_only"), dense.processor, reference)
+    other = GenRecProcessor.without_content(list(reversed(vocab)), 8)
+    with pytest.raises(ValueError, match="another catalog"):
+        training_run.dense_item_vectors(str(tmp_path / "id_only"), other, reference)
+    with pytest.raises(ValueError, match="same --item_encoder"):
+        training_run.dense_item_vectors(str(root / "dense"), dense.processor, {"item_encoder_name_or_path": "x"})
 
 
 def test_generative_head_needs_an_item_encoder(tmp_path):

@@ -170,6 +170,7 @@ def _architecture(model: GenRecModel | GenRecForSemanticIDGeneration, encoder: s
             "codebook_size": config.codebook_size,
             "num_beams": config.num_beams,
             "collision_rate": _fmt(stats.get("collision_rate")),
+            "codes_from_item_tower": config.quantized_item_tower is not None,
         }
     return {
         **arch,

@@ -164,6 +164,14 @@ class GenerativeArguments:
     embd_pdrop: float = generative_field("embd_pdrop", "Dropout on token + position embeddings.")
     attn_pdrop: float = generative_field("attn_pdrop", "Dropout on attention probabilities.")
     kmeans_iterations: int = field(default=25, metadata={"help": "Lloyd iterations per residual k-means level."})
+    semantic_ids_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "A trained dense GenRec model with content (folder or Hub id, same data and item encoder) whose "
+            "fused item vectors are quantized instead of the content features, so that items bought together share "
+            "codes as alike items do. Default: quantize the content features."
+        },
+    )
 
     def config_kwargs(self) -> dict[str, Any]:
         """The `GenRecGenerativeConfig` fields these arguments set."""

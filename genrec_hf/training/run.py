@@ -23,19 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from .._atomic import STAGING_DIR, commit_staged, staging_folder
 from ..configuration_genrec import GenRecConfig, choose_loss_negatives
-from ..configuration_genrec_generative import GenRecGenerativeConfig
+from ..configuration_genrec_generative import QUANTIZED_TOWER_FIELDS, GenRecGenerativeConfig
 from ..data import PreparedData, load_prepared, prepare_dataset
 from ..data.hub_files import category_paths
 from ..data.synthetic import write_synthetic_sample
 from ..encoders import ItemEncoder, ItemFeatures
 from ..evaluation import DataSummary, EvaluationReport, ModelSummary, TrainingSummary
 from ..feature_cache import cached_item_features
-from ..modeling_genrec import WHITENING_EPSILON, GenRecModel
+from ..modeling_genrec import WHITENING_EPSILON, GenRecItemTower, GenRecModel
 from ..modeling_genrec_generative import GenRecForSemanticIDGeneration
 from ..processing_genrec import GenRecProcessor
 from ..semantic_ids import SemanticIDs, quantization_inputs
@@ -321,8 +322,15 @@ def generative_model(
     counts: torch.Tensor,
     training_args: TrainingArguments,
 ) -> tuple[GenRecForSemanticIDGeneration, SemanticIDCollator]:
-    """A new generative model whose items are coded by residual k-means over their content, and its collator."""
-    vectors = quantization_inputs(features.text_features, features.image_features, features.image_mask)
+    """A new generative model whose items are coded by residual k-means over their content (or over a dense model's
+    item vectors, `arguments.semantic_ids_from`), and its collator."""
+    dense_tower, tower_fields = None, None
+    if arguments.semantic_ids_from:
+        vectors, dense_tower, tower_fields = dense_item_vectors(
+            arguments.semantic_ids_from, processor, encoder_reference
+        )
+    else:
+        vectors = quantization_inputs(features.text_features, features.image_features, features.image_mask)
     semantic_ids = SemanticIDs.fit(
         vectors,
         num_levels=arguments.num_code_levels,
@@ -337,15 +345,41 @@ def generative_model(
         text_feature_dim=features.text_features.shape[1],
         image_feature_dim=features.image_features.shape[1],
         max_seq_len=processor.max_seq_len,
+        quantized_item_tower=tower_fields,
         semantic_id_stats=semantic_ids.stats,
         **encoder_reference,
         **arguments.config_kwargs(),
     )
     model = GenRecForSemanticIDGeneration(config)
     model.set_semantic_ids(semantic_ids.codes, semantic_ids.codebooks)
+    if dense_tower is not None:
+        model.set_item_tower(dense_tower)
     model.set_item_popularity(counts)
     item_tokens = model.item_tokens(torch.arange(processor.num_items + 1)).cpu()
     return model, SemanticIDCollator(item_tokens)
+
+
+def dense_item_vectors(
+    name_or_path: str, processor: GenRecProcessor, encoder_reference: dict
+) -> tuple[torch.Tensor, GenRecItemTower, dict[str, Any]]:
+    """The unit-length item vectors of a trained dense model of the same catalog and item encoder (content and
+    learned IDs fused), its item tower, and the config fields that rebuild that tower."""
+    dense = GenRecModel.from_pretrained(name_or_path)
+    if GenRecProcessor.from_pretrained(name_or_path).item_vocab != processor.item_vocab:
+        raise ValueError(f"semantic_ids_from: {name_or_path} was trained on another catalog (its items differ)")
+    if dense.config.fusion == "id":
+        raise ValueError(
+            f"semantic_ids_from: {name_or_path} is ID-only; the model must embed content, which codes items added later"
+        )
+    encoder = dense.config.item_encoder_name_or_path
+    if encoder != encoder_reference["item_encoder_name_or_path"]:
+        raise ValueError(
+            f"semantic_ids_from: {name_or_path} embeds items with {encoder}, this run with "
+            f"{encoder_reference['item_encoder_name_or_path']}: give the same --item_encoder"
+        )
+    with torch.no_grad():
+        vectors = F.normalize(dense.catalog_embeddings()[1:].float(), dim=1)
+    return vectors, dense.item_tower, {name: getattr(dense.config, name) for name in QUANTIZED_TOWER_FIELDS}
 
 
 def describe_loss_choice(requested: str, config: GenRecConfig) -> str:
