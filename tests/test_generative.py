@@ -33,6 +33,16 @@ DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ALL_BEAUTY = DATA_DIR / "amazon2023_all_beauty" / "raw"
 
 
+def all_beauty_raw() -> dict[str, list[str]]:
+    """The raw All_Beauty 2023 files as `train`'s data argument; skips the test where the shared data is absent."""
+    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
+        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
+    return {
+        "reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")],
+        "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")],
+    }
+
+
 def test_semantic_ids_are_unique_and_reproduce_the_residual_codes():
     vectors = F.normalize(torch.randn(300, 12, generator=torch.Generator().manual_seed(0)), dim=1)
     vectors[10] = vectors[11]  # identical content must still get distinct IDs
@@ -183,10 +193,8 @@ def test_add_items_codes_new_items_from_content_and_they_can_be_generated():
 @pytest.fixture(scope="module")
 def trained_generative(tmp_path_factory, minilm_path):
     """A tiny generative model trained by `train()` on the real All_Beauty 2023 files with MiniLM semantic IDs."""
-    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
-        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
     output = tmp_path_factory.mktemp("generative")
-    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    raw = all_beauty_raw()
     schedule = {"num_train_epochs": 2, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True}
     # `caplog` is per test; this module-wide fixture keeps the Trainer's warnings itself
     trainer_log = logging.handlers.BufferingHandler(capacity=10_000)
@@ -267,10 +275,8 @@ def test_recommend_script_serves_a_generative_model(trained_generative, tmp_path
 @pytest.fixture(scope="module")
 def generative_coded_by_dense(tmp_path_factory, minilm_path):
     """A tiny dense gated model trained on All_Beauty 2023, and a generative model whose codes quantize its items."""
-    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
-        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
     root = tmp_path_factory.mktemp("codes_from_dense")
-    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    raw = all_beauty_raw()
     schedule = {"num_train_epochs": 1, "per_device_train_batch_size": 32, "report_to": "none", "use_cpu": True}
     encoder = {"item_encoder": str(minilm_path), "max_seq_len": 8, "feature_cache_dir": str(root / "features")}
     dense = train(
@@ -386,9 +392,7 @@ def test_pipeline_serves_a_generative_model_like_recommend(trained_generative):
 
 @pytest.mark.slow
 def test_generative_run_resumed_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, minilm_path, monkeypatch):
-    if not (ALL_BEAUTY / "All_Beauty.jsonl.gz").is_file():
-        pytest.skip(f"All_Beauty 2023 files not found in {ALL_BEAUTY} (shared data folder absent)")
-    raw = {"reviews": [str(ALL_BEAUTY / "All_Beauty.jsonl.gz")], "meta": [str(ALL_BEAUTY / "meta_All_Beauty.jsonl.gz")]}
+    raw = all_beauty_raw()
     # 8 steps per epoch: the checkpoint at step 5 is mid-epoch and the resumed run crosses into the second epoch;
     # GPT-2's dropout, AdamW, the weight average and the semantic IDs (k-means, recomputed at start) all have state
     # to restore. The interrupted run is stopped by a callback at step 7, as if killed: its schedule (and so the
