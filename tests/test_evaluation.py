@@ -1,8 +1,10 @@
 """`EvaluationReport` (the typed metrics.json) and the Trainer-free `RankingEvaluator`."""
 
+import dataclasses
 import json
 import random
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -170,3 +172,33 @@ def test_evaluator_without_a_trainer_equals_the_trainer(tmp_path, exclude_histor
     assert report.test_warm.count + report.test_cold.count == len(test)
     assert 0 < report.test_cold.count < len(test)
     assert model.training, "evaluation leaves the model in the mode it found it in"
+
+
+@pytest.mark.parametrize("exclude_history", [False, True])
+def test_a_report_carries_the_other_protocol_scored_once(tmp_path, exclude_history):
+    """The final report also holds the other ranking protocol's numbers, from the same scores: equal to what an
+    evaluator of that protocol reports, kept through `metrics.json`, and named in the summary."""
+    model = build_tiny_model(GenRecConfig(**TINY)).eval()
+    valid, test = examples(23, seed=0), examples(31, seed=1)
+    counts = torch.arange(TINY["num_items"]) % 4
+    evaluator = RankingEvaluator(exclude_history=exclude_history, batch_size=7, bootstrap_samples=30)
+    other_evaluator = RankingEvaluator(exclude_history=not exclude_history, batch_size=7, bootstrap_samples=30)
+    calls = []
+    score_histories = model.score_histories
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return score_histories(*args, **kwargs)
+
+    with mock.patch.object(model, "score_histories", side_effect=counted):
+        report = evaluator.report(model, valid, test, counts)
+        scored_for_report = len(calls)
+        evaluator.rank(model, valid), evaluator.rank(model, test)  # one protocol
+    assert scored_for_report == len(calls) - scored_for_report > 0  # both protocols cost one scoring pass
+
+    other = other_evaluator.report(model, valid, test, counts)
+    assert report.protocol.exclude_history is exclude_history
+    assert report.other_protocol.to_dict() == dataclasses.replace(other, other_protocol=None).to_dict()
+    assert report.other_protocol.test["ndcg@10"].value != report.test["ndcg@10"].value  # histories hold items
+    assert EvaluationReport.load(report.save(tmp_path)).to_dict() == report.to_dict()
+    assert report.other_protocol.protocol.name in report.format_summary()

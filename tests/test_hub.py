@@ -414,6 +414,22 @@ def test_card_names_the_ranking_protocol_of_its_numbers(tiny_model, tiny_process
     assert "own history items are removed from the ranking" in excluded
 
 
+def test_card_shows_the_other_protocol_numbers_of_the_same_model(tiny_model, tiny_processor):
+    assert "The same model and scores ranked" not in str(build_model_card(tiny_model, tiny_processor, fake_metrics()))
+    metrics = fake_metrics()
+    sections = ("protocol", "valid", "test", "test_warm", "test_cold", "popularity")
+    other = {name: fake_metrics()[name] for name in sections}
+    other["protocol"]["exclude_history"] = True
+    other["test"]["ndcg@10"] = {"value": 0.0612, "ci_low": 0.0581, "ci_high": 0.0645}
+    metrics["other_protocol"] = other
+    card = str(build_model_card(tiny_model, tiny_processor, metrics))
+    assert "ranked with the **all items**" in card
+    assert "The same model and scores ranked with the **history excluded** protocol" in card
+    assert "| NDCG@10 | 0.0612 | [0.0581, 0.0645] |" in card
+    (result,) = front_matter(card)["model-index"][0]["results"]  # the front matter keeps the model's own protocol
+    assert {m["name"]: m["value"] for m in result["metrics"]}["NDCG@10"] == metrics["test"]["ndcg@10"]["value"]
+
+
 def test_card_omits_base_model_for_a_local_encoder(tiny_config, make_tiny_model, tiny_processor, tiny_clip_path):
     model = make_tiny_model(tiny_config(item_encoder_name_or_path=str(tiny_clip_path), fusion="id"))
     meta = front_matter(str(build_model_card(model, tiny_processor, extra_tags=["beauty"], license="mit")))

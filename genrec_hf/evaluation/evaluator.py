@@ -135,47 +135,66 @@ class RankingEvaluator:
         self.bootstrap_samples = bootstrap_samples
         self.seed = seed
 
-    @torch.no_grad()
     def rank_batches(
         self,
         model: RecommenderModel,
         batches: Iterable[Mapping[str, torch.Tensor]],
         gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
         generative model), in batch order.
 
         `batches` hold `item_ids`, `attention_mask` and the targets as `labels` (on the model's device); `gather`
         collects each batch's values from every process (the Trainer's `gather_for_metrics`).
         """
+        ranks, losses = self.rank_batches_by_protocol(model, batches, gather, (self.exclude_history,))
+        return ranks[self.exclude_history], losses
+
+    @torch.no_grad()
+    def rank_batches_by_protocol(
+        self,
+        model: RecommenderModel,
+        batches: Iterable[Mapping[str, torch.Tensor]],
+        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        protocols: Sequence[bool] = (True, False),
+    ) -> tuple[dict[bool, torch.Tensor], torch.Tensor | None]:
+        """[`rank_batches`] under each ranking protocol of `protocols` (values of `exclude_history`) from one scoring
+        pass: the ranks keyed by protocol, and the losses (the same under both)."""
         gather = gather or (lambda values: values)
         dense = isinstance(model, GenRecModel)
         if dense:  # what every empty history scores, sorted and normalised once for all batches
             popular = popularity_scores(model.item_popularity)
             popular_sorted, popular_logsumexp = popular.sort().values, torch.logsumexp(popular[1:], dim=0)
-        ranks, losses = [], []
+        ranks, losses = {exclude: [] for exclude in protocols}, []
         with batch_scorer(model) as score:
             for batch in batches:
                 targets, item_ids, mask = batch["labels"], batch["item_ids"], batch["attention_mask"].bool()
                 # A dense model scores an empty history by training popularity, the same vector for every such
                 # row: those rows are ranked from it directly (most users of a large catalog have no history).
                 scored = mask.any(dim=1) if dense else torch.ones_like(targets, dtype=torch.bool)
-                batch_ranks = torch.empty(len(targets), device=targets.device)
+                batch_ranks = {exclude: torch.empty(len(targets), device=targets.device) for exclude in protocols}
                 batch_losses = torch.empty(len(targets), device=targets.device)
                 if scored.any():
                     scores = score(item_ids[scored], batch["attention_mask"][scored])
-                    exclude = history_mask(item_ids[scored], scores.shape[1]) if self.exclude_history else None
-                    batch_ranks[scored] = rank_of_targets(scores, targets[scored], exclude).float()
+                    seen = history_mask(item_ids[scored], scores.shape[1])
+                    for exclude in protocols:
+                        batch_ranks[exclude][scored] = rank_of_targets(
+                            scores, targets[scored], seen if exclude else None
+                        ).float()
                     if dense:
                         target_scores = scores.gather(1, targets[scored, None]).squeeze(1)
                         batch_losses[scored] = torch.logsumexp(scores[:, 1:], dim=1) - target_scores
                 if not scored.all():  # nothing to exclude: the history is empty
-                    batch_ranks[~scored] = shared_score_ranks(popular, targets[~scored], sorted_scores=popular_sorted)
+                    popular_ranks = shared_score_ranks(popular, targets[~scored], sorted_scores=popular_sorted)
+                    for exclude in protocols:
+                        batch_ranks[exclude][~scored] = popular_ranks
                     batch_losses[~scored] = popular_logsumexp - popular[targets[~scored]]
-                ranks.append(gather(batch_ranks).cpu())
+                for exclude in protocols:
+                    ranks[exclude].append(gather(batch_ranks[exclude]).cpu())
                 if dense:
                     losses.append(gather(batch_losses).cpu())
-        return torch.cat(ranks) if ranks else torch.zeros(0), torch.cat(losses) if losses else None
+        joined = {exclude: torch.cat(parts) if parts else torch.zeros(0) for exclude, parts in ranks.items()}
+        return joined, torch.cat(losses) if losses else None
 
     def rank(self, model: RecommenderModel, examples: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
         """[`rank_batches`] over `examples` in batches of `batch_size`, on the model's device.
@@ -183,6 +202,13 @@ class RankingEvaluator:
         Under `accelerate launch` or `torchrun`, call it on every process: each ranks its own contiguous share of the
         examples and every process returns the ranks and losses of all of them, in order.
         """
+        ranks, losses = self.rank_by_protocol(model, examples, (self.exclude_history,))
+        return ranks[self.exclude_history], losses
+
+    def rank_by_protocol(
+        self, model: RecommenderModel, examples: Dataset, protocols: Sequence[bool] = (True, False)
+    ) -> tuple[dict[bool, torch.Tensor], torch.Tensor | None]:
+        """[`rank`] under each protocol of `protocols` from one scoring pass (see [`rank_batches_by_protocol`])."""
         state = process_state()
         share = range(
             len(examples) * state.process_index // state.num_processes,
@@ -193,9 +219,11 @@ class RankingEvaluator:
             {name: values.to(device) for name, values in batch.items()}
             for batch in example_batches(examples, self.batch_size, share)
         )
-        shares = gather_object([self.rank_batches(model, batches)])  # one (ranks, losses) per process, in order
+        # one (ranks by protocol, losses) per process, in order
+        shares = gather_object([self.rank_batches_by_protocol(model, batches, protocols=protocols)])
         losses = [share_losses for _, share_losses in shares if share_losses is not None]
-        return torch.cat([ranks for ranks, _ in shares]), torch.cat(losses) if losses else None
+        ranks = {exclude: torch.cat([share_ranks[exclude] for share_ranks, _ in shares]) for exclude in protocols}
+        return ranks, torch.cat(losses) if losses else None
 
     def metrics(self, ranks: torch.Tensor, losses: torch.Tensor | None = None) -> dict[str, float]:
         """`hr@K`, `ndcg@K` and `mrr` of `ranks`, and the mean `loss` when `losses` are given."""
@@ -211,14 +239,15 @@ class RankingEvaluator:
     def report(
         self, model: RecommenderModel, valid: Dataset, test: Dataset, item_counts: torch.Tensor
     ) -> EvaluationReport:
-        """The [`report_from_ranks`] of `model` on `valid` and `test`."""
-        valid_ranks, test_ranks = self.rank(model, valid)[0], self.rank(model, test)[0]
+        """The [`report_from_ranks`] of `model` on `valid` and `test`, with the other protocol's numbers (each split
+        is scored once and ranked both ways)."""
+        valid_ranks, test_ranks = self.rank_by_protocol(model, valid)[0], self.rank_by_protocol(model, test)[0]
         return self.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
     def report_from_ranks(
         self,
-        valid_ranks: torch.Tensor,
-        test_ranks: torch.Tensor,
+        valid_ranks: torch.Tensor | Mapping[bool, torch.Tensor],
+        test_ranks: torch.Tensor | Mapping[bool, torch.Tensor],
         valid: Dataset,
         test: Dataset,
         item_counts: torch.Tensor,
@@ -226,21 +255,47 @@ class RankingEvaluator:
     ) -> EvaluationReport:
         """Valid metrics, test metrics with 95% CIs, the warm/cold split of test and the popularity baseline.
 
-        `num_beams` names the beam search that produced the ranks of a generative model (see [`beams_of`]).
+        The ranks are those of this evaluator's protocol, or ranks keyed by `exclude_history` for both protocols
+        ([`rank_by_protocol`]): the report is then this evaluator's protocol, with the other one's numbers as its
+        `other_protocol`. `num_beams` names the beam search that produced the ranks of a generative model (see
+        [`beams_of`]).
 
         `item_counts` holds the training interactions of catalog items `1..num_items`: a test target is warm when
         its item occurs in the training sequences (`item_counts > 0`), cold otherwise.
         """
+        if not isinstance(valid_ranks, Mapping):
+            valid_ranks, test_ranks = {self.exclude_history: valid_ranks}, {self.exclude_history: test_ranks}
+        reports = {
+            exclude: self._protocol_report(
+                exclude, valid_ranks[exclude], test_ranks[exclude], valid, test, item_counts, num_beams
+            )
+            for exclude in valid_ranks
+        }
+        report = reports.pop(self.exclude_history)
+        report.other_protocol = reports.pop(not self.exclude_history, None)
+        return report
+
+    def _protocol_report(
+        self,
+        exclude_history: bool,
+        valid_ranks: torch.Tensor,
+        test_ranks: torch.Tensor,
+        valid: Dataset,
+        test: Dataset,
+        item_counts: torch.Tensor,
+        num_beams: int | None,
+    ) -> EvaluationReport:
+        """The report of one ranking protocol (see [`report_from_ranks`])."""
         warm = item_counts[torch.tensor(test["target_id"][:]) - 1] > 0  # [:]: one list, not a row-by-row read
 
         def with_ci(ranks: torch.Tensor) -> dict[str, Estimate]:
             return estimates(metrics_with_ci(ranks, self.ks, num_samples=self.bootstrap_samples, seed=self.seed))
 
         def popularity(examples: Dataset) -> torch.Tensor:
-            return popularity_baseline_ranks(examples, item_counts, self.exclude_history)
+            return popularity_baseline_ranks(examples, item_counts, exclude_history)
 
         return EvaluationReport(
-            protocol=EvaluationProtocol.full_ranking(self.exclude_history, self.bootstrap_samples, num_beams),
+            protocol=EvaluationProtocol.full_ranking(exclude_history, self.bootstrap_samples, num_beams),
             valid=ranking_metrics(valid_ranks, self.ks),
             test=with_ci(test_ranks),
             test_warm=GroupMetrics(int(warm.sum()), with_ci(test_ranks[warm])),

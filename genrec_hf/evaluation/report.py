@@ -178,6 +178,9 @@ class EvaluationReport:
         popularity (`BaselineMetrics`): The popularity baseline on valid and test.
         protocol (`EvaluationProtocol`, *optional*): How the numbers were computed.
         model, data, training (*optional*): The run behind the numbers; absent from evaluation-only reports.
+        other_protocol (`EvaluationReport`, *optional*): The same model's numbers under the other ranking protocol
+            (history excluded or all items), from the same scores: what a comparison with papers of that protocol
+            reads. Evaluation-only (no model, data, training); absent from older reports.
     """
 
     model: ModelSummary | None = None
@@ -189,6 +192,7 @@ class EvaluationReport:
     test_cold: GroupMetrics
     popularity: BaselineMetrics
     training: TrainingSummary | None = None
+    other_protocol: "EvaluationReport | None" = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `metrics.json` (sections that are `None` are left out)."""
@@ -210,7 +214,8 @@ class EvaluationReport:
         unknown = set(data) - {section.name for section in fields(cls)}
         if unknown:
             raise ValueError(f"not an evaluation report: unknown sections {sorted(unknown)}")
-        runs = {"model": ModelSummary, "data": DataSummary, "protocol": EvaluationProtocol, "training": TrainingSummary}
+        runs = {"model": ModelSummary, "data": DataSummary, "protocol": EvaluationProtocol, "training": TrainingSummary,
+                "other_protocol": cls}  # fmt: skip
         return cls(
             **{name: kind.from_dict(data[name]) for name, kind in runs.items() if data.get(name) is not None},
             valid=dict(data["valid"]),
@@ -248,7 +253,11 @@ class EvaluationReport:
         users = self.test_warm.count + self.test_cold.count
         split = self.data.split if self.data else "split not recorded"
         ranking = self.protocol.description if self.protocol else "full-catalog ranking"
-        return "\n".join([f"Test metrics ({split}, {ranking}, {users} users)", *rows])
+        lines = [f"Test metrics ({split}, {ranking}, {users} users)", *rows]
+        if self.other_protocol is not None and self.other_protocol.protocol is not None:
+            other = ", ".join(f"{name} {value.value:.4f}" for name, value in self.other_protocol.test.items())
+            lines.append(f"{self.other_protocol.protocol.name}: {other}")
+        return "\n".join(lines)
 
 
 # A report as given, its `metrics.json` content, the file, or the folder holding it.

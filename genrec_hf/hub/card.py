@@ -103,10 +103,16 @@ def _eval_results(
     ]
 
 
+def _test_rows(test: Mapping[str, Estimate]) -> list[dict[str, str]]:
+    """One results-table row (metric, value, CI) per test metric."""
+    return [{"metric": name.upper(), "value": _fmt(e.value), "ci": _ci(e)} for name, e in test.items()]
+
+
 def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
     """The template's data, protocol, results and training sections; empty without a report."""
     report = report or _NO_REPORT
     data, warm, cold, popularity = report.data, report.test_warm, report.test_cold, report.popularity
+    other = report.other_protocol
     stats = data.stats if data else {}
     return {
         "evaluated": bool(report.test or report.valid),
@@ -119,10 +125,9 @@ def _results_context(report: EvaluationReport | None) -> dict[str, Any]:
         "protocol": _pairs(report.protocol.to_dict()) if report.protocol else [],
         "ranking_protocol": report.protocol.name if report.protocol else None,
         "test_count": warm.count + cold.count,
-        "test_rows": [
-            {"metric": name.upper(), "value": _fmt(estimate.value), "ci": _ci(estimate)}
-            for name, estimate in report.test.items()
-        ],
+        "test_rows": _test_rows(report.test),
+        "other_protocol": other.protocol.name if other and other.protocol else None,
+        "other_protocol_rows": _test_rows(other.test) if other else [],
         "warm_count": warm.count,
         "cold_count": cold.count,
         "warm_cold_rows": [

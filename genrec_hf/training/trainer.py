@@ -273,15 +273,25 @@ class GenRecTrainer(Trainer):
     def rank_targets(self, dataloader: DataLoader) -> tuple[torch.Tensor, torch.Tensor | None]:
         """1-based rank of every example's target over the whole catalog, and its InfoNCE loss (`None` for a
         generative model), in dataset order."""
+        ranks, losses = self.rank_targets_by_protocol(dataloader, (self.evaluator.exclude_history,))
+        return ranks[self.evaluator.exclude_history], losses
+
+    def rank_targets_by_protocol(
+        self, dataloader: DataLoader, protocols: Sequence[bool] = (True, False)
+    ) -> tuple[dict[bool, torch.Tensor], torch.Tensor | None]:
+        """[`rank_targets`] under each ranking protocol of `protocols` (values of `exclude_history`), from one scoring
+        pass (see `RankingEvaluator.rank_batches_by_protocol`)."""
         model = self.accelerator.unwrap_model(self.model)
         with unsharded(self.model), self.autocast_smart_context_manager():
             batches = (self._prepare_inputs(batch) for batch in dataloader)
-            return self.evaluator.rank_batches(model, batches, gather=self.accelerator.gather_for_metrics)
+            gather = self.accelerator.gather_for_metrics
+            return self.evaluator.rank_batches_by_protocol(model, batches, gather=gather, protocols=protocols)
 
     def evaluation_report(self, valid: Dataset, test: Dataset, item_counts: torch.Tensor) -> EvaluationReport:
-        """The final [`EvaluationReport`] of the model on `valid` and `test` (see `RankingEvaluator.report`)."""
-        valid_ranks, _ = self.rank_targets(self.get_eval_dataloader(valid))
-        test_ranks, _ = self.rank_targets(self.get_eval_dataloader(test))
+        """The final [`EvaluationReport`] of the model on `valid` and `test` (see `RankingEvaluator.report`), with the
+        other ranking protocol's numbers from the same scores (a generative model's beam search runs once)."""
+        valid_ranks, _ = self.rank_targets_by_protocol(self.get_eval_dataloader(valid))
+        test_ranks, _ = self.rank_targets_by_protocol(self.get_eval_dataloader(test))
         model = self.accelerator.unwrap_model(self.model)
         return self.evaluator.report_from_ranks(valid_ranks, test_ranks, valid, test, item_counts, beams_of(model))
 
