@@ -23,7 +23,7 @@ from genrec_hf import (
     GenRecProcessor,
 )
 from genrec_hf.commands.recommend import main as recommend_main
-from genrec_hf.evaluation import RankingEvaluator
+from genrec_hf.evaluation import EvaluationReport, RankingEvaluator
 from genrec_hf.hub import save_for_hub
 from genrec_hf.semantic_ids import SemanticIDs, kmeans, quantization_inputs, residual_codes
 from genrec_hf.training import GenerativeArguments, ModelArguments, SemanticIDCollator, train
@@ -313,6 +313,8 @@ def test_codes_from_a_dense_model_quantize_its_item_vectors_and_code_added_items
     assert torch.equal(model.item_codes[1:, :levels], residual_codes(vectors, model.codebooks))
     card = (save_for_hub(model, generative.processor, tmp_path / "repo") / "README.md").read_text()
     assert "item vector in a\ntrained dense GenRec model" in card
+    quantized = EvaluationReport.load(root / "generative").model.semantic_ids["quantized"]
+    assert quantized == "item vectors of a dense GenRec model (fusion gate)"  # metrics.json says what was coded
 
     # Reloaded, the model codes an item added with the content of a cold catalog item (one no training sequence
     # holds, so the dense model embeds it from content alone) exactly as that item is coded.

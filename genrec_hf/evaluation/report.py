@@ -58,9 +58,9 @@ class _Section:
 class ModelSummary(_Section):
     """What was trained: the fusion mode and the item encoder that produced the content features; for the generative
     head (`head="generative"`, absent for the dense head) the fusion is `"semantic_ids"` and `semantic_ids` holds
-    how the quantization went (collision rate, codebook usage, time). `loss_choice` says which negatives the dense
-    head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`); `content_whitened`
-    whether a dense model with content whitened its content features before projecting them, and
+    what was quantized (`quantized`) and how it went (collision rate, codebook usage, time). `loss_choice` says which
+    negatives the dense head's loss used and why (e.g. chosen by the catalog size under `loss_negatives="auto"`);
+    `content_whitened` whether a dense model with content whitened its content features before projecting them, and
     `content_whitening_epsilon` with what strength (`FeatureWhitening.fit`)."""
 
     fusion: str

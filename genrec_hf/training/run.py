@@ -394,12 +394,14 @@ def model_summary(model: GenRecModel | GenRecForSemanticIDGeneration, loss_choic
     """The report's description of a trained model of either head (`loss_choice`: the dense loss and why)."""
     config = model.config
     if isinstance(model, GenRecForSemanticIDGeneration):
+        tower = config.quantized_item_tower
+        quantized = f"item vectors of a dense GenRec model (fusion {tower['fusion']})" if tower else "content features"
         return ModelSummary(
             fusion="semantic_ids",
             item_encoder=config.item_encoder_name_or_path,
             item_encoder_type=config.item_encoder_type,
             head="generative",
-            semantic_ids=config.semantic_id_stats,
+            semantic_ids={**(config.semantic_id_stats or {}), "quantized": quantized},
         )
     whitened = model.item_tower.content_whitened
     return ModelSummary(
