@@ -356,7 +356,8 @@ def former_recipe(result: dict) -> str:
 
 def learning_rate(argv: list[str]) -> float:
     """The learning rate a training command line sets (its last `--learning_rate`, as the argument parser reads it)."""
-    return float(argv[len(argv) - 1 - argv[::-1].index("--learning_rate") + 1])
+    last = max(i for i, arg in enumerate(argv) if arg == "--learning_rate")
+    return float(argv[last + 1])
 
 
 def group_key(result: dict) -> str:

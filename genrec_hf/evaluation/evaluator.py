@@ -176,7 +176,7 @@ class RankingEvaluator:
                 batch_losses = torch.empty(len(targets), device=targets.device)
                 if scored.any():
                     scores = score(item_ids[scored], batch["attention_mask"][scored])
-                    seen = history_mask(item_ids[scored], scores.shape[1])
+                    seen = history_mask(item_ids[scored], scores.shape[1]) if any(protocols) else None
                     for exclude in protocols:
                         batch_ranks[exclude][scored] = rank_of_targets(
                             scores, targets[scored], seen if exclude else None
