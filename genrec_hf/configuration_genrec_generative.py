@@ -80,7 +80,6 @@ class GenRecGenerativeConfig(GPT2Config):
     bos_token_id: int | None = BOS_TOKEN_ID
     eos_token_id: int | list[int] | None = None
     pad_token_id: int | None = PAD_TOKEN_ID
-    loss_type: str | None = "ForCausalLM"
 
     def __post_init__(self, **kwargs):
         self.vocab_size = NUM_SPECIAL_TOKENS + self.tokens_per_item * self.codebook_size

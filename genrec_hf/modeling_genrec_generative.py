@@ -49,6 +49,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         # Tied weights are never saved; naming them here lets `Trainer` re-tie them when it loads the best checkpoint
         # instead of warning that `lm_head.weight` is missing.
         self._keys_to_ignore_on_save = set(self.all_tied_weights_keys)
+        # transformers picks the loss from the class name, which names no known loss here.
+        self.loss_type = "ForCausalLM"
         rows = config.num_items + 1
         self.register_buffer("item_codes", torch.zeros(rows, config.tokens_per_item, dtype=torch.long))
         self.register_buffer("codebooks", torch.zeros(config.num_code_levels, config.codebook_size, config.content_dim))
