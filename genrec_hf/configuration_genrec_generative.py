@@ -41,6 +41,12 @@ class GenRecGenerativeConfig(GPT2Config):
             Most recent history items the decoder reads (TIGER reads 20).
         num_beams (`int`, *optional*, defaults to 20):
             Beams of `recommend`; it returns at most that many items.
+        item_id_embeddings (`bool`, *optional*, defaults to `False`):
+            Add a learned vector per catalog item to the input at the item's last code token, the token that
+            completes its tuple: the decoder then reads history items by identity as well as by their codes, as a
+            dense model's ID table lets it. An item being generated never sees its own vector (its tuple is not
+            complete before its last token, which is never read), so nothing leaks in training; items added with
+            `add_items` have a zero vector until trained. The output vocabulary stays the codes.
         quantized_item_tower (`dict`, *optional*):
             When set, the codes quantize the fused item vectors of a trained dense [`GenRecModel`] (its item table:
             content and learned IDs, so items bought together share code prefixes as alike items do) instead of the
@@ -62,6 +68,7 @@ class GenRecGenerativeConfig(GPT2Config):
     content_dim: int = 0
     max_seq_len: int = 20
     num_beams: int = 20
+    item_id_embeddings: bool = False
     quantized_item_tower: dict | None = None
     semantic_id_stats: dict | None = None
     text_feature_dim: int = 384

@@ -61,6 +61,34 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
             tower_config = GenRecConfig(num_items=1, id_dropout=0.0, **config.quantized_item_tower)
             self.item_tower = GenRecItemTower(tower_config).requires_grad_(False)
         self._trie: SemanticIDTrie | None = None
+        self.item_embeddings = None
+        if config.item_id_embeddings:
+            self.item_embeddings = torch.nn.Embedding(rows, config.n_embd, padding_idx=config.pad_item_id)
+            self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ):
+        """GPT-2's forward; with `config.item_id_embeddings`, each token that completes an item's code tuple also
+        carries that item's learned vector. (The arguments `generate` inspects are named in the signature.)"""
+        if self.item_embeddings is not None and input_ids is not None and inputs_embeds is None:
+            items = self.trie.completed_items(input_ids)
+            inputs_embeds = self.transformer.wte(input_ids) + self.item_embeddings(items)
+            input_ids = None
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
 
     # ----------------------------------------------------------------------------------------------------------
     # Catalog
@@ -152,6 +180,10 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         first_new = config.num_items + 1
         self._buffers["item_codes"] = torch.cat([self.item_codes, codes])
         self._buffers["item_popularity"] = torch.cat([self.item_popularity, self.item_popularity.new_zeros(count)])
+        if self.item_embeddings is not None:  # no learned vector yet: zeros, as the padding row
+            table = self.item_embeddings.weight.data
+            self.item_embeddings.weight = torch.nn.Parameter(torch.cat([table, table.new_zeros(count, table.shape[1])]))
+            self.item_embeddings.num_embeddings += count
         config.num_items += count
         self._trie = None
         return torch.arange(first_new, first_new + count, device=self.item_codes.device)
@@ -213,17 +245,19 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
 
     @torch.no_grad()
     def prompt_cache(self, prompts: dict[str, torch.Tensor], num_beams: int) -> Cache:
-        """The key/value cache of each prompt but its last token, computed once and repeated for every beam.
+        """The key/value cache of each prompt but its last item's tokens, computed once and repeated for every beam.
 
         `generate` repeats prompts `num_beams` times before its first forward pass; with this cache that pass only
-        reads the last token (the results are the same, the prompt is encoded once instead of once per beam).
+        reads the last item (the results are the same, the prompt is encoded once instead of once per beam). The
+        last item's whole tuple is left to that pass so that it finds the item its last token completes.
         """
         mask = prompts["attention_mask"]
         positions = left_padded_positions(mask)
+        cached = max(mask.shape[1] - self.config.tokens_per_item, 0)
         cache = self(
-            input_ids=prompts["input_ids"][:, :-1],
-            attention_mask=mask[:, :-1],
-            position_ids=positions[:, :-1],
+            input_ids=prompts["input_ids"][:, :cached],
+            attention_mask=mask[:, :cached],
+            position_ids=positions[:, :cached],
             use_cache=True,
             logits_to_keep=1,
         ).cache
@@ -331,9 +365,10 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         attention_mask: torch.Tensor | None = None,
     ) -> GenRecExplanation:
         """Why each history gives `item_indices` `(batch_size, num_explained)` (or `(batch_size,)`) its score
-        `log P(item | history)`: leave-one-out contributions of every history position, computed in one batch. Items
-        are codes, not learned ID embeddings, so `content_share` is 1 (codes of a `quantized_item_tower` also carry
-        what that dense model learned of co-purchases). See [`GenRecExplanation`]."""
+        `log P(item | history)`: leave-one-out contributions of every history position, computed in one batch. The
+        explained item is scored by its codes (learned item vectors, with `item_id_embeddings`, enter for history
+        items only), so `content_share` is 1 (codes of a `quantized_item_tower` also carry what that dense model
+        learned of co-purchases). See [`GenRecExplanation`]."""
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id
         mask = attention_mask.bool()

@@ -141,6 +141,11 @@ class SemanticIDTrie:
         self._children = children
         self._masks: dict[tuple[int, ...], torch.Tensor] = {}
         self._dead_end = torch.zeros(vocab_size, dtype=torch.bool)
+        # Each tuple as one integer (its tokens as digits in base vocab_size), sorted, to look up a batch at once.
+        self.tokens_per_item = item_tokens.shape[1]
+        keys = self._tuple_keys(item_tokens[1:])
+        order = torch.argsort(keys)
+        self._sorted_keys, self._sorted_rows = keys[order], order + 1
 
     def allowed_mask(self, prefix: tuple[int, ...]) -> torch.Tensor:
         """Boolean `(vocab_size,)` mask of the tokens that extend `prefix` towards a catalog item."""
@@ -157,6 +162,23 @@ class SemanticIDTrie:
     def item(self, tokens: tuple[int, ...]) -> int | None:
         """Catalog row of a complete token tuple, or `None`."""
         return self.items.get(tokens)
+
+    def _tuple_keys(self, tuples: torch.LongTensor) -> torch.LongTensor:
+        powers = self.vocab_size ** torch.arange(self.tokens_per_item - 1, -1, -1, device=tuples.device)
+        return (tuples * powers).sum(dim=-1)
+
+    def completed_items(self, token_ids: torch.LongTensor) -> torch.LongTensor:
+        """Catalog row of the item each position of `token_ids` `(batch, length)` completes (the position holds the
+        item's last token and its other tokens come just before it), 0 elsewhere."""
+        rows = torch.zeros_like(token_ids)
+        width = self.tokens_per_item
+        if token_ids.shape[1] < width or not len(self._sorted_keys):
+            return rows
+        keys = self._tuple_keys(token_ids.unfold(1, width, 1))
+        sorted_keys, sorted_rows = self._sorted_keys.to(keys.device), self._sorted_rows.to(keys.device)
+        at = torch.searchsorted(sorted_keys, keys).clamp(max=len(sorted_keys) - 1)
+        rows[:, width - 1 :] = torch.where(sorted_keys[at] == keys, sorted_rows[at], 0)
+        return rows
 
 
 class SemanticIDConstraint(LogitsProcessor):

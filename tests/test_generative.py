@@ -119,6 +119,39 @@ def test_prompt_cache_and_left_padding_do_not_change_the_beams():
     assert alone[0].tolist() == rows[1].tolist()
 
 
+def test_item_id_vectors_enter_at_each_completed_item_and_never_for_the_item_being_predicted():
+    model = random_generative_model(item_id_embeddings=True)
+    item_ids = right_padded([[5, 9, 2], [7], []], 3)
+    prompts = model.history_prompts(item_ids)
+    completed = model.trie.completed_items(prompts["input_ids"])
+    assert completed[completed > 0].tolist() == [5, 9, 2, 7]
+    assert (completed[:, -1] == torch.tensor([2, 7, 0])).all()  # the last token of each history
+    # beam search (prompt cache, one item's tokens per pass) scores what teacher forcing over whole sequences gives
+    rows, scores = model.beam_search_items(item_ids[:2])
+    assert torch.allclose(scores, model.item_log_probs(item_ids[:2], rows), atol=1e-5)
+    # an item's own vector does not move its probability; a history item's vector does
+    asked = torch.tensor([[30, 31], [30, 31]])
+    before = model.item_log_probs(item_ids[:2], asked)
+    with torch.no_grad():
+        model.item_embeddings.weight[30] = torch.randn(32)
+    assert torch.allclose(model.item_log_probs(item_ids[:2], asked), before)
+    with torch.no_grad():
+        model.item_embeddings.weight[9] = torch.randn(32)
+    moved = model.item_log_probs(item_ids[:2], asked)
+    assert not torch.allclose(moved[0], before[0]) and torch.allclose(moved[1], before[1])
+
+
+def test_items_added_to_a_model_with_item_id_vectors_get_zero_vectors_and_survive_saving(tmp_path):
+    model = random_generative_model(item_id_embeddings=True)
+    (new,) = model.add_items(text_features=F.normalize(torch.randn(1, 16), dim=1)).tolist()
+    assert model.item_embeddings.weight.shape == (62, 32) and not model.item_embeddings.weight[new].any()
+    model.save_pretrained(tmp_path)
+    loaded = GenRecForSemanticIDGeneration.from_pretrained(tmp_path).eval()
+    history = right_padded([[5, new], [new]], 2)
+    assert loaded.trie.completed_items(loaded.history_prompts(history)["input_ids"])[:, -1].tolist() == [new, new]
+    assert torch.allclose(loaded.beam_search_items(history)[1], model.beam_search_items(history)[1])
+
+
 def test_recommend_excludes_history_refuses_k_above_beams_and_falls_back_to_popularity():
     model = random_generative_model()
     model.set_item_popularity(torch.arange(60, dtype=torch.float))
