@@ -41,12 +41,13 @@ class GenRecGenerativeConfig(GPT2Config):
             Most recent history items the decoder reads (TIGER reads 20).
         num_beams (`int`, *optional*, defaults to 20):
             Beams of `recommend`; it returns at most that many items.
-        item_id_embeddings (`bool`, *optional*, defaults to `False`):
-            Add a learned vector per catalog item to the input at the item's last code token, the token that
-            completes its tuple: the decoder then reads history items by identity as well as by their codes, as a
-            dense model's ID table lets it. An item being generated never sees its own vector (its tuple is not
-            complete before its last token, which is never read), so nothing leaks in training; items added with
-            `add_items` have a zero vector until trained. The output vocabulary stays the codes.
+        item_vector_inputs (`bool`, *optional*, defaults to `False`):
+            Add each history item's quantized vector (the vector its codes approximate: its content features, or the
+            `quantized_item_tower`'s item vector), through a learned projection, to the input at the item's last code
+            token, the token that completes its tuple. The decoder then reads history items by their exact vectors as
+            well as by their codes; an item being generated never sees its own (its tuple is not complete before its
+            last token, which is never read), so nothing leaks in training. The vectors are saved with the model (no
+            per-item parameters) and `add_items` stores those of new items.
         quantized_item_tower (`dict`, *optional*):
             When set, the codes quantize the fused item vectors of a trained dense [`GenRecModel`] (its item table:
             content and learned IDs, so items bought together share code prefixes as alike items do) instead of the
@@ -68,7 +69,7 @@ class GenRecGenerativeConfig(GPT2Config):
     content_dim: int = 0
     max_seq_len: int = 20
     num_beams: int = 20
-    item_id_embeddings: bool = False
+    item_vector_inputs: bool = False
     quantized_item_tower: dict | None = None
     semantic_id_stats: dict | None = None
     text_feature_dim: int = 384

@@ -61,9 +61,10 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
             tower_config = GenRecConfig(num_items=1, id_dropout=0.0, **config.quantized_item_tower)
             self.item_tower = GenRecItemTower(tower_config).requires_grad_(False)
         self._trie: SemanticIDTrie | None = None
-        self.item_embeddings = None
-        if config.item_id_embeddings:
-            self.item_embeddings = torch.nn.Embedding(rows, config.n_embd, padding_idx=config.pad_item_id)
+        self.item_vector_projection = None
+        if config.item_vector_inputs:
+            self.register_buffer("item_vectors", torch.zeros(rows, config.content_dim))
+            self.item_vector_projection = torch.nn.Linear(config.content_dim, config.n_embd, bias=False)
             self.post_init()
 
     def forward(
@@ -75,11 +76,11 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
     ):
-        """GPT-2's forward; with `config.item_id_embeddings`, each token that completes an item's code tuple also
-        carries that item's learned vector. (The arguments `generate` inspects are named in the signature.)"""
-        if self.item_embeddings is not None and input_ids is not None and inputs_embeds is None:
-            items = self.trie.completed_items(input_ids)
-            inputs_embeds = self.transformer.wte(input_ids) + self.item_embeddings(items)
+        """GPT-2's forward; with `config.item_vector_inputs`, each token that completes an item's code tuple also
+        carries that item's projected vector. (The arguments `generate` inspects are named in the signature.)"""
+        if self.item_vector_projection is not None and input_ids is not None and inputs_embeds is None:
+            vectors = self.item_vectors[self.trie.completed_items(input_ids)]  # row 0: zeros
+            inputs_embeds = self.transformer.wte(input_ids) + self.item_vector_projection(vectors)
             input_ids = None
         return super().forward(
             input_ids=input_ids,
@@ -94,8 +95,11 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
     # Catalog
     # ----------------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def set_semantic_ids(self, codes: torch.LongTensor, codebooks: torch.Tensor) -> None:
-        """Stores the code tuples `(num_items, num_code_levels + 1)` of items `1..num_items` and the codebooks."""
+    def set_semantic_ids(
+        self, codes: torch.LongTensor, codebooks: torch.Tensor, vectors: torch.Tensor | None = None
+    ) -> None:
+        """Stores the code tuples `(num_items, num_code_levels + 1)` of items `1..num_items`, the codebooks and, for
+        `config.item_vector_inputs`, the quantized vectors `(num_items, content_dim)`."""
         expected = (self.config.num_items, self.config.tokens_per_item)
         if tuple(codes.shape) != expected:
             raise ValueError(f"codes must have shape {expected}, got {tuple(codes.shape)}")
@@ -105,6 +109,11 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
             raise ValueError("every item needs a unique code tuple (add a disambiguation level)")
         if tuple(codebooks.shape) != tuple(self.codebooks.shape):
             raise ValueError(f"codebooks must have shape {tuple(self.codebooks.shape)}, got {tuple(codebooks.shape)}")
+        if self.item_vector_projection is not None:
+            shape = (self.config.num_items, self.config.content_dim)
+            if vectors is None or tuple(vectors.shape) != shape:
+                raise ValueError(f"item_vector_inputs needs the quantized vectors, of shape {shape}")
+            self.item_vectors[1:] = vectors.to(self.item_vectors)
         self.item_codes[1:] = codes.to(self.item_codes.device)
         self.codebooks.copy_(codebooks)
         self._trie = None
@@ -169,7 +178,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
             text = torch.zeros(count, config.text_feature_dim)
         if config.image_feature_dim and not image.shape[1]:
             image, image_mask = torch.zeros(count, config.image_feature_dim), torch.zeros(count, dtype=torch.bool)
-        prefixes = residual_codes(self.quantization_vectors(text, image, image_mask.bool()), self.codebooks)
+        vectors = self.quantization_vectors(text, image, image_mask.bool())
+        prefixes = residual_codes(vectors, self.codebooks)
         final = disambiguation_codes(prefixes.cpu(), taken=self.item_codes[1:].cpu())
         if final.numel() and final.max() >= config.codebook_size:
             raise ValueError(
@@ -180,10 +190,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
         first_new = config.num_items + 1
         self._buffers["item_codes"] = torch.cat([self.item_codes, codes])
         self._buffers["item_popularity"] = torch.cat([self.item_popularity, self.item_popularity.new_zeros(count)])
-        if self.item_embeddings is not None:  # no learned vector yet: zeros, as the padding row
-            table = self.item_embeddings.weight.data
-            self.item_embeddings.weight = torch.nn.Parameter(torch.cat([table, table.new_zeros(count, table.shape[1])]))
-            self.item_embeddings.num_embeddings += count
+        if self.item_vector_projection is not None:
+            self._buffers["item_vectors"] = torch.cat([self.item_vectors, vectors.to(self.item_vectors)])
         config.num_items += count
         self._trie = None
         return torch.arange(first_new, first_new + count, device=self.item_codes.device)
@@ -366,8 +374,8 @@ class GenRecForSemanticIDGeneration(GPT2LMHeadModel):
     ) -> GenRecExplanation:
         """Why each history gives `item_indices` `(batch_size, num_explained)` (or `(batch_size,)`) its score
         `log P(item | history)`: leave-one-out contributions of every history position, computed in one batch. The
-        explained item is scored by its codes (learned item vectors, with `item_id_embeddings`, enter for history
-        items only), so `content_share` is 1 (codes of a `quantized_item_tower` also carry what that dense model
+        explained item is scored by its codes (item vectors, with `item_vector_inputs`, enter for history items
+        only), so `content_share` is 1 (codes of a `quantized_item_tower` also carry what that dense model
         learned of co-purchases). See [`GenRecExplanation`]."""
         if attention_mask is None:
             attention_mask = item_ids != self.config.pad_item_id

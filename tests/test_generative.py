@@ -83,7 +83,7 @@ def random_generative_model(num_items: int = 60, seed: int = 0, **overrides) -> 
     settings = dict(num_code_levels=2, codebook_size=8, content_dim=16, text_feature_dim=16, max_seq_len=6)
     settings.update(n_embd=32, n_layer=2, n_head=2, n_inner=64, num_beams=10, **overrides)
     model = GenRecForSemanticIDGeneration(GenRecGenerativeConfig(num_items=num_items, **settings)).eval()
-    model.set_semantic_ids(ids.codes, ids.codebooks)
+    model.set_semantic_ids(ids.codes, ids.codebooks, content)
     return model
 
 
@@ -119,8 +119,8 @@ def test_prompt_cache_and_left_padding_do_not_change_the_beams():
     assert alone[0].tolist() == rows[1].tolist()
 
 
-def test_item_id_vectors_enter_at_each_completed_item_and_never_for_the_item_being_predicted():
-    model = random_generative_model(item_id_embeddings=True)
+def test_item_vectors_enter_at_each_completed_item_and_never_for_the_item_being_predicted():
+    model = random_generative_model(item_vector_inputs=True)
     item_ids = right_padded([[5, 9, 2], [7], []], 3)
     prompts = model.history_prompts(item_ids)
     completed = model.trie.completed_items(prompts["input_ids"])
@@ -132,19 +132,20 @@ def test_item_id_vectors_enter_at_each_completed_item_and_never_for_the_item_bei
     # an item's own vector does not move its probability; a history item's vector does
     asked = torch.tensor([[30, 31], [30, 31]])
     before = model.item_log_probs(item_ids[:2], asked)
-    with torch.no_grad():
-        model.item_embeddings.weight[30] = torch.randn(32)
+    model.item_vectors[30] = torch.randn(16)
     assert torch.allclose(model.item_log_probs(item_ids[:2], asked), before)
-    with torch.no_grad():
-        model.item_embeddings.weight[9] = torch.randn(32)
+    model.item_vectors[9] = torch.randn(16)
     moved = model.item_log_probs(item_ids[:2], asked)
     assert not torch.allclose(moved[0], before[0]) and torch.allclose(moved[1], before[1])
+    with pytest.raises(ValueError, match="quantized vectors"):
+        model.set_semantic_ids(model.item_codes[1:], model.codebooks)
 
 
-def test_items_added_to_a_model_with_item_id_vectors_get_zero_vectors_and_survive_saving(tmp_path):
-    model = random_generative_model(item_id_embeddings=True)
-    (new,) = model.add_items(text_features=F.normalize(torch.randn(1, 16), dim=1)).tolist()
-    assert model.item_embeddings.weight.shape == (62, 32) and not model.item_embeddings.weight[new].any()
+def test_items_added_to_a_model_with_item_vectors_bring_theirs_and_survive_saving(tmp_path):
+    model = random_generative_model(item_vector_inputs=True)
+    content = F.normalize(torch.randn(1, 16), dim=1)
+    (new,) = model.add_items(text_features=content).tolist()
+    assert model.item_vectors.shape == (62, 16) and torch.allclose(model.item_vectors[new], content[0])
     model.save_pretrained(tmp_path)
     loaded = GenRecForSemanticIDGeneration.from_pretrained(tmp_path).eval()
     history = right_padded([[5, new], [new]], 2)

@@ -156,8 +156,8 @@ class GenerativeArguments:
     num_code_levels: int = generative_field("num_code_levels", "Residual k-means levels before the final code.")
     codebook_size: int = generative_field("codebook_size", "Codes per level.")
     num_beams: int = generative_field("num_beams", "Beams of recommendation and evaluation.")
-    item_id_embeddings: bool = generative_field(
-        "item_id_embeddings", "A learned vector per item, added at its last code token (a hybrid input)."
+    item_vector_inputs: bool = generative_field(
+        "item_vector_inputs", "Add each history item's quantized vector (projected) at its last code token."
     )
     n_embd: int = generative_field("n_embd", "Decoder width.")
     n_layer: int = generative_field("n_layer", "Decoder layers.")

@@ -351,7 +351,7 @@ def generative_model(
         **arguments.config_kwargs(),
     )
     model = GenRecForSemanticIDGeneration(config)
-    model.set_semantic_ids(semantic_ids.codes, semantic_ids.codebooks)
+    model.set_semantic_ids(semantic_ids.codes, semantic_ids.codebooks, vectors)
     if dense_tower is not None:
         model.set_item_tower(dense_tower)
     model.set_item_popularity(counts)
